@@ -134,6 +134,15 @@ fn check_method(node: &Node, path: &str, fields: &mut Fields, errors: &mut Vec<D
 }
 
 fn check_noop(node: &Node, path: &str, errors: &mut Vec<Diagnostic>) {
+    if let Some(sleep) = node.get("sleep_ms")
+        && !matches!(sleep.value, Value::Int(n) if n >= 0)
+    {
+        let message = format!(
+            "expected how long to run, in milliseconds (an integer >= 0), found {}",
+            sleep.kind()
+        );
+        errors.push(sleep.error(&join(path, "sleep_ms"), message));
+    }
     let Some(fail) = node.get("fail") else {
         return;
     };

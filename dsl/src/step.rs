@@ -67,7 +67,7 @@ pub(crate) fn type_keys(kind: Option<TaskKind>) -> &'static [&'static str] {
         Some(TaskKind::Http) => &[
             "method", "url", "endpoint", "headers", "params", "data", "with", "timeout",
         ],
-        Some(TaskKind::Noop) => &["fail", "result", "with"],
+        Some(TaskKind::Noop) => &["fail", "result", "sleep_ms", "with"],
     }
 }
 

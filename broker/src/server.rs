@@ -1,0 +1,181 @@
+//! The broker process: one store, the gRPC services over it, the listener
+//! that wakes lease streams, and the reaper.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use baton_proto::v1::broker_server::BrokerServer;
+use baton_proto::v1::executions_server::ExecutionsServer;
+use baton_proto::v1::jobs_server::JobsServer;
+use baton_proto::v1::playbooks_server::PlaybooksServer;
+use baton_proto::v1::policies_server::PoliciesServer;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic::transport::server::Router;
+use tonic_health::ServingStatus;
+
+use crate::config::BrokerConfig;
+use crate::error::Error;
+use crate::metrics::{self, Exporter, Metrics};
+use crate::reaper::Reaper;
+use crate::service::{
+    BrokerService, ExecutionsService, JobsService, LeaseSettings, PlaybooksService, PoliciesService,
+};
+use crate::store::Store;
+
+/// The fully qualified names of Baton's services, for health checks.
+const SERVICES: &[&str] = &[
+    "baton.v1.Broker",
+    "baton.v1.Playbooks",
+    "baton.v1.Executions",
+    "baton.v1.Jobs",
+    "baton.v1.Policies",
+];
+
+/// A broker, connected to its database and ready to serve.
+#[derive(Debug, Clone)]
+pub struct Broker {
+    config: BrokerConfig,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Broker {
+    /// Validates `config` and connects to its database (which must be
+    /// migrated; see [`crate::migrate`]).
+    pub async fn connect(config: BrokerConfig) -> Result<Broker, Error> {
+        config.validate()?;
+        let store = Store::connect(&config).await?;
+        Ok(Broker {
+            config,
+            store,
+            metrics: Arc::default(),
+        })
+    }
+
+    /// The broker's store, for embedding and tests.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A reaper over this broker's store and configuration; tests call its
+    /// [`Reaper::run_once`] instead of waiting for the loop.
+    pub fn reaper(&self) -> Reaper {
+        let config = self.config.reaper.clone();
+        Reaper::with_metrics(self.store.clone(), config, self.metrics.clone())
+    }
+
+    /// Serves gRPC on `listener` until `shutdown` completes, with the
+    /// notification listener, the reaper and, when `metrics_listen` is set,
+    /// the metrics endpoint running alongside.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), Error> {
+        let _metrics = self.serve_metrics().await?;
+        let forward = self.store.listen().await?;
+        let _listen = AbortOnDrop(tokio::spawn(forward));
+        let _reap = AbortOnDrop(tokio::spawn(self.reaper().run()));
+        let address = listener.local_addr().ok();
+        let router = self.router().await?;
+        tracing::info!(address = ?address, "Broker serving");
+        let incoming = TcpListenerStream::new(listener);
+        router
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+        tracing::info!("Broker stopped");
+        Ok(())
+    }
+
+    /// Binds and starts the metrics endpoint, if one is configured.
+    async fn serve_metrics(&self) -> Result<Option<AbortOnDrop>, Error> {
+        let Some(addr) = self.config.metrics_listen else {
+            return Ok(None);
+        };
+        let listener = metrics::bind(addr).await?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        // Tests read the address from this line, so its wording is fixed.
+        tracing::info!(addr = %bound, "Metrics listening");
+        let exporter = Exporter::new(self.metrics.clone(), self.store.clone());
+        Ok(Some(AbortOnDrop(tokio::spawn(exporter.serve(listener)))))
+    }
+
+    async fn router(&self) -> Result<Router, Error> {
+        let limit = self.config.max_message_size;
+        let store = self.store.clone();
+        let broker = BrokerService {
+            store: store.clone(),
+            settings: LeaseSettings {
+                lease_timeout: self.config.lease_timeout,
+                heartbeat_interval: self.config.heartbeat_interval(),
+                claim_batch_size: self.config.claim_batch_size,
+                metrics: self.metrics.clone(),
+            },
+        };
+        let (health, health_service) = tonic_health::server::health_reporter();
+        for name in [""].iter().chain(SERVICES) {
+            health
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
+        Ok(Server::builder()
+            .add_service(health_service)
+            .add_service(reflection_v1()?)
+            .add_service(reflection_v1alpha()?)
+            .add_service(BrokerServer::new(broker).max_decoding_message_size(limit))
+            .add_service(
+                PlaybooksServer::new(PlaybooksService {
+                    store: store.clone(),
+                })
+                .max_decoding_message_size(limit),
+            )
+            .add_service(
+                ExecutionsServer::new(ExecutionsService {
+                    store: store.clone(),
+                })
+                .max_decoding_message_size(limit),
+            )
+            .add_service(JobsServer::new(JobsService { store }).max_decoding_message_size(limit))
+            .add_service(PoliciesServer::new(PoliciesService).max_decoding_message_size(limit)))
+    }
+}
+
+fn reflection() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(baton_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn reflection_v1() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    Error,
+> {
+    reflection()
+        .build_v1()
+        .map_err(|err| Error::Corrupt(format!("reflection descriptors: {err}")))
+}
+
+fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    Error,
+> {
+    reflection()
+        .build_v1alpha()
+        .map_err(|err| Error::Corrupt(format!("reflection descriptors: {err}")))
+}

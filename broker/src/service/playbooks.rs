@@ -1,0 +1,68 @@
+//! `baton.v1.Playbooks`: the catalog.
+
+use baton_proto::v1 as pb;
+use baton_proto::v1::playbooks_server::Playbooks;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::error::Error;
+use crate::store::Store;
+
+/// Largest playbook text accepted, as the proto documents.
+const MAX_YAML_BYTES: usize = 1024 * 1024;
+
+/// The catalog's handlers.
+#[derive(Debug, Clone)]
+pub(crate) struct PlaybooksService {
+    pub(crate) store: Store,
+}
+
+#[tonic::async_trait]
+impl Playbooks for PlaybooksService {
+    async fn register(
+        &self,
+        request: Request<pb::RegisterPlaybookRequest>,
+    ) -> Result<Response<pb::RegisterPlaybookResponse>, Status> {
+        let yaml = request.into_inner().yaml;
+        if yaml.len() > MAX_YAML_BYTES {
+            return Err(Error::InvalidArgument("yaml is larger than 1 MiB".into()).into());
+        }
+        let playbook = baton_dsl::parse_playbook(&yaml)
+            .map_err(|diagnostics| Error::InvalidArgument(diagnostics.to_string()))?;
+        let record = self.store.register_playbook(&playbook, &yaml).await?;
+        tracing::info!(path = %record.path, version = record.version, "Registered playbook");
+        Ok(Response::new(pb::RegisterPlaybookResponse {
+            playbook: Some(convert::playbook(&record, true)),
+        }))
+    }
+
+    async fn get(
+        &self,
+        request: Request<pb::GetPlaybookRequest>,
+    ) -> Result<Response<pb::GetPlaybookResponse>, Status> {
+        let request = request.into_inner();
+        let record = self
+            .store
+            .get_playbook(&request.path, request.version)
+            .await?;
+        Ok(Response::new(pb::GetPlaybookResponse {
+            playbook: Some(convert::playbook(&record, true)),
+        }))
+    }
+
+    async fn list(
+        &self,
+        request: Request<pb::ListPlaybooksRequest>,
+    ) -> Result<Response<pb::ListPlaybooksResponse>, Status> {
+        let records = self
+            .store
+            .list_playbooks(&request.into_inner().path_prefix)
+            .await?;
+        Ok(Response::new(pb::ListPlaybooksResponse {
+            playbooks: records
+                .iter()
+                .map(|r| convert::playbook(r, false))
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,88 @@
+//! `baton.v1.Policies`: retry schedules explained before they run.
+
+use baton_dsl::{RetryPolicy, Schedule, ScheduleEnd, simulate};
+use baton_proto::convert::{from_value, to_duration};
+use baton_proto::v1 as pb;
+use baton_proto::v1::policies_server::Policies;
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use crate::error::Error;
+
+/// The policy simulator; needs no store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PoliciesService;
+
+#[tonic::async_trait]
+impl Policies for PoliciesService {
+    async fn simulate(
+        &self,
+        request: Request<pb::SimulateRequest>,
+    ) -> Result<Response<pb::SimulateResponse>, Status> {
+        let policy = policy(&request.into_inner())?;
+        let schedule = simulate(&policy);
+        Ok(Response::new(pb::SimulateResponse {
+            policy: Some(convert::retry_policy(&policy)),
+            retries: retries(&schedule),
+            ends: ends(&schedule.end),
+        }))
+    }
+}
+
+/// The policy named by the request: its retry block, or a playbook step's.
+fn policy(request: &pb::SimulateRequest) -> Result<RetryPolicy, Error> {
+    let invalid = |text: String| Error::InvalidArgument(text);
+    if request.playbook_yaml.is_empty() {
+        let block = request.retry.as_ref().map(from_value).unwrap_or_default();
+        return RetryPolicy::from_json(&block).map_err(|d| invalid(d.to_string()));
+    }
+    let playbook =
+        baton_dsl::parse_playbook(&request.playbook_yaml).map_err(|d| invalid(d.to_string()))?;
+    let step = if request.step.is_empty() {
+        playbook.steps.iter().find(|s| s.retry.max_attempts > 1)
+    } else {
+        playbook.step(&request.step)
+    };
+    let step = step.ok_or_else(|| match request.step.as_str() {
+        "" => invalid("no step of the playbook has a retry block".into()),
+        name => invalid(format!("the playbook has no step `{name}`")),
+    })?;
+    Ok(step.retry.clone())
+}
+
+fn retries(schedule: &Schedule) -> Vec<pb::ScheduledRetry> {
+    schedule
+        .entries
+        .iter()
+        .map(|entry| pb::ScheduledRetry {
+            after_attempt: entry.after_attempt,
+            nominal: Some(to_duration(entry.nominal)),
+            min: Some(to_duration(entry.min)),
+            max: Some(to_duration(entry.max)),
+            cumulative_min: Some(to_duration(entry.cumulative_min)),
+            cumulative_max: Some(to_duration(entry.cumulative_max)),
+        })
+        .collect()
+}
+
+fn ends(end: &ScheduleEnd) -> String {
+    let n = end.max_attempts();
+    match end {
+        ScheduleEnd::AttemptsExhausted { .. } => format!("attempts_exhausted after {n} attempts"),
+        ScheduleEnd::Conditional {
+            retry_when,
+            stop_when,
+            ..
+        } => {
+            let rules: Vec<&str> = [(*retry_when, "retry_when"), (*stop_when, "stop_when")]
+                .iter()
+                .filter(|(set, _)| *set)
+                .map(|(_, name)| *name)
+                .collect();
+            format!(
+                "attempts_exhausted after {n} attempts, or sooner when {}",
+                rules.join(" or ")
+            )
+        }
+    }
+}

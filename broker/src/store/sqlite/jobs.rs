@@ -1,0 +1,149 @@
+//! Bare jobs: enqueue, list, get, requeue, cancel.
+
+use super::rows::{AttemptRow, JobRow, stored};
+use super::{Lite, Tx, lock_job};
+use crate::error::Error;
+use crate::model::{Attempt, Job, JobFilter, JobState, NewJob};
+use crate::store::rows::stored_count;
+use crate::store::workflow;
+
+impl Lite {
+    pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Job>, Error> {
+        let mut tx = self.begin().await?;
+        let mut stored = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            stored.push(insert_bare(&mut tx, job).await?);
+        }
+        self.commit(tx).await?;
+        Ok(stored)
+    }
+
+    pub(crate) async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, Error> {
+        let rows: Vec<JobRow> = sqlx::query_as(
+            "SELECT * FROM jobs
+             WHERE (?1 IS NULL OR state = ?1)
+               AND (?2 IS NULL OR execution_id = ?2)
+               AND (?3 IS NULL OR queue = ?3)
+               AND (?4 IS NULL OR id < ?4)
+             ORDER BY id DESC LIMIT ?5",
+        )
+        .bind(filter.state.map(JobState::as_str))
+        .bind(filter.execution_id)
+        .bind(filter.queue.as_deref())
+        .bind(filter.before_id)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(Job::try_from).collect()
+    }
+
+    pub(crate) async fn get_job(&self, id: i64) -> Result<(Job, Vec<Attempt>), Error> {
+        let row: Option<JobRow> = sqlx::query_as("SELECT * FROM jobs WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        let job = Job::try_from(row.ok_or_else(|| Error::not_found("job", id))?)?;
+        let attempts: Vec<AttemptRow> =
+            sqlx::query_as("SELECT * FROM attempts WHERE job_id = ?1 ORDER BY id")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?;
+        let attempts = attempts
+            .into_iter()
+            .map(Attempt::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((job, attempts))
+    }
+
+    pub(crate) async fn requeue(&self, id: i64) -> Result<Job, Error> {
+        let mut tx = self.begin().await?;
+        let job = lock_job(&mut tx, id).await?;
+        workflow::check_requeue(&job)?;
+        let row: JobRow = sqlx::query_as(
+            "UPDATE jobs SET state = 'queued', attempts = 0, available_at = ?2,
+                finished_at = NULL, lease_expires_at = NULL, leased_by = NULL
+             WHERE id = ?1 RETURNING *",
+        )
+        .bind(id)
+        .bind(tx.now)
+        .fetch_one(tx.conn())
+        .await?;
+        let requeued = Job::try_from(row)?;
+        super::executions::reopen(&mut tx, &requeued).await?;
+        self.commit(tx).await?;
+        Ok(requeued)
+    }
+
+    pub(crate) async fn cancel_job(&self, id: i64) -> Result<Job, Error> {
+        let mut tx = self.begin().await?;
+        let job = lock_job(&mut tx, id).await?;
+        if job.state.is_final() {
+            return Ok(job);
+        }
+        let row: JobRow = sqlx::query_as(
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?2, lease_expires_at = NULL,
+                leased_by = NULL
+             WHERE id = ?1 RETURNING *",
+        )
+        .bind(id)
+        .bind(tx.now)
+        .fetch_one(tx.conn())
+        .await?;
+        cancel_running_attempt(&mut tx, &job).await?;
+        let error = workflow::cancellation(id);
+        let why = error.message.clone();
+        super::executions::step_failed(&mut tx, &job, Some(&error), &why).await?;
+        self.commit(tx).await?;
+        Job::try_from(row)
+    }
+}
+
+async fn cancel_running_attempt(tx: &mut Tx, job: &Job) -> Result<(), Error> {
+    if job.state != JobState::Leased {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE attempts SET finished_at = ?2, outcome = 'cancelled'
+         WHERE lease_token = ?1 AND finished_at IS NULL",
+    )
+    .bind(job.lease_token)
+    .bind(tx.now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// Inserts a bare job, or returns the job enqueued earlier under its key.
+async fn insert_bare(tx: &mut Tx, job: &NewJob) -> Result<Job, Error> {
+    let row: Option<JobRow> = sqlx::query_as(
+        "INSERT INTO jobs (queue, kind, payload, priority, available_at, max_attempts, retry,
+            idempotency_key, created_at)
+         VALUES (?1, ?2, ?3, ?4, COALESCE(?5, ?9), ?6, ?7, ?8, ?9)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *",
+    )
+    .bind(&job.queue)
+    .bind(&job.kind)
+    .bind(&job.payload)
+    .bind(job.priority)
+    .bind(job.run_at.map(stored))
+    .bind(stored_count(job.retry.max_attempts))
+    .bind(job.retry.to_json())
+    .bind(job.idempotency_key.as_deref())
+    .bind(tx.now)
+    .fetch_optional(tx.conn())
+    .await?;
+    let row = match row {
+        Some(row) => row,
+        None => earlier(tx, job.idempotency_key.as_deref().unwrap_or_default()).await?,
+    };
+    Job::try_from(row)
+}
+
+async fn earlier(tx: &mut Tx, key: &str) -> Result<JobRow, Error> {
+    let row = sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = ?1")
+        .bind(key)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(row)
+}

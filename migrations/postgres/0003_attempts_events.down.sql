@@ -1,0 +1,6 @@
+-- Reverses 0003.
+DROP TABLE fenced_calls;
+DROP TRIGGER events_notify ON events;
+DROP FUNCTION events_notify();
+DROP TABLE events;
+DROP TABLE attempts;

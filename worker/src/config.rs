@@ -1,0 +1,124 @@
+//! The worker's configuration, validated once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::Error;
+
+/// Most credits the broker accepts in one message; also the concurrency cap.
+const MAX_CONCURRENCY: u32 = 10_000;
+
+/// How one worker connects, what it takes and how it runs it.
+///
+/// `WorkerConfig::default()` gives every default listed on the fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerConfig {
+    /// The broker's gRPC endpoint URL. Default `http://127.0.0.1:50051`.
+    pub broker: String,
+    /// The name shown in attempts and logs. Default `<hostname>-<pid>`.
+    pub name: String,
+    /// How many attempts run at once; 1 to 10,000. Default 4.
+    pub concurrency: u32,
+    /// The queues to take jobs from. Default `["default"]`.
+    pub queues: Vec<String>,
+    /// The task kinds to take; empty means every kind. Default empty.
+    pub kinds: Vec<String>,
+    /// On shutdown, how long running attempts may go on before they are
+    /// stopped and handed back (not charged an attempt). Default 30 s.
+    pub grace: Duration,
+    /// The CPython executable for `python` tasks. Default `python3`.
+    pub python: PathBuf,
+    /// Address-space limit of each python process, in bytes (RLIMIT_AS, set
+    /// by the runner script); `None` for no limit. Default 1 GiB.
+    pub python_memory_limit: Option<u64>,
+    /// Timeout of a task whose payload sets no `timeout`. Default 300 s.
+    pub task_timeout: Duration,
+    /// Where [`run`](crate::run) serves Prometheus metrics at `/metrics`
+    /// (see the glossary's "Metrics"); port 0 picks a free one, logged as
+    /// `Metrics listening addr=…`. Default `None`: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            broker: "http://127.0.0.1:50051".to_owned(),
+            name: default_name(),
+            concurrency: 4,
+            queues: vec!["default".to_owned()],
+            kinds: Vec::new(),
+            grace: Duration::from_secs(30),
+            python: PathBuf::from("python3"),
+            python_memory_limit: Some(1 << 30),
+            task_timeout: Duration::from_secs(300),
+            metrics_listen: None,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// A default configuration for the broker at `broker`.
+    pub fn new(broker: impl Into<String>) -> Self {
+        WorkerConfig {
+            broker: broker.into(),
+            ..WorkerConfig::default()
+        }
+    }
+
+    /// Checks the fields [`run`](crate::run) relies on.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::Config(format!(
+                "concurrency must be 1 to {MAX_CONCURRENCY}, not {}",
+                self.concurrency
+            )));
+        }
+        if self.name.trim().is_empty() {
+            return Err(Error::Config("name must not be empty".to_owned()));
+        }
+        if self.task_timeout.is_zero() {
+            return Err(Error::Config("task timeout must be above zero".to_owned()));
+        }
+        tonic::transport::Endpoint::from_shared(self.broker.clone())
+            .map(drop)
+            .map_err(|err| Error::Config(format!("broker url `{}`: {err}", self.broker)))
+    }
+}
+
+/// `<hostname>-<pid>`, read without libc so no unsafe code is needed.
+fn default_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let config = WorkerConfig::default();
+        assert_eq!(config.concurrency, 4);
+        assert_eq!(config.queues, ["default"]);
+        assert_eq!(config.grace, Duration::from_secs(30));
+        assert_eq!(config.python_memory_limit, Some(1 << 30));
+        assert!(config.name.ends_with(&format!("-{}", std::process::id())));
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn zero_concurrency_and_bad_urls_are_refused() {
+        let zero = WorkerConfig {
+            concurrency: 0,
+            ..WorkerConfig::default()
+        };
+        assert!(matches!(zero.validate(), Err(Error::Config(_))));
+        assert!(WorkerConfig::new("not a url").validate().is_err());
+    }
+}

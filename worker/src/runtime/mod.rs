@@ -1,0 +1,428 @@
+//! The worker runtime: the lease stream, attempts, shutdown and reconnects.
+//!
+//! One loop owns the lease stream. It grants a credit per free slot, spawns
+//! an attempt task per leased job, and grants one more credit each time an
+//! attempt's slot frees: when its report has been delivered (or dropped),
+//! or when it ended with nothing to report. When the stream breaks it reconnects with backoff while
+//! running attempts go on; their reports wait in the outbox. On shutdown it
+//! stops asking for jobs, gives running attempts `grace` to finish, stops
+//! and releases the rest, and flushes the outbox.
+
+mod attempt;
+mod backoff;
+mod heartbeat;
+mod outbox;
+mod session;
+mod span;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_proto::v1::broker_client::BrokerClient;
+use baton_proto::v1::{Hello, LeaseResponse, LeasedJob, ReleaseRequest};
+use tokio::sync::{mpsc, watch};
+use tokio::task::{Id, JoinError, JoinSet};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status, Streaming};
+
+use self::backoff::Backoff;
+use self::outbox::Outbox;
+use self::session::{Inbound, Session};
+use crate::executor::{ExecutorSettings, Executors, PythonSettings};
+use crate::metrics::{self, Metrics};
+use crate::{Error, WorkerConfig};
+
+type Client = BrokerClient<Channel>;
+
+/// How long results may take to reach the broker once attempts are done.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one Release call may take at shutdown.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs a worker until `shutdown` resolves, then drains it: running
+/// attempts get `config.grace` to finish, the rest are handed back to the
+/// broker with Release (not charged an attempt), and results are flushed.
+///
+/// Returns `Ok` after a shutdown, and an error only for a bad configuration
+/// or a broker that refuses the worker for good (bad credentials, protocol
+/// mismatch). An unreachable broker is retried with backoff forever.
+///
+/// With `config.metrics_listen` set, the metrics endpoint is bound first
+/// (an address in use is an error) and served until `run` returns.
+pub async fn run(config: WorkerConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    config.validate()?;
+    let metrics = Arc::new(Metrics::default());
+    let _endpoint = serve_metrics(config.metrics_listen, &metrics).await?;
+    run_with(config, metrics, shutdown).await
+}
+
+/// [`run`] counting into `metrics`, which it does not serve.
+async fn run_with(
+    config: WorkerConfig,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    config.validate()?;
+    let channel = Endpoint::from_shared(config.broker.clone())
+        .map_err(|err| Error::Config(format!("broker url `{}`: {err}", config.broker)))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let client = BrokerClient::new(channel);
+    let executors = Executors::new(executor_settings(&config))?;
+    let (settled_tx, settled) = mpsc::unbounded_channel();
+    let outbox = Outbox::spawn(client.clone(), settled_tx);
+
+    let env = Arc::new(attempt::Env {
+        client: client.clone(),
+        executors,
+        outbox: outbox.sender(),
+        metrics,
+    });
+    let mut worker = Worker::new(config, client, env, settled);
+    let shutdown = std::pin::pin!(shutdown);
+    let ended = worker.serve(shutdown).await;
+
+    let (responses, result) = match ended {
+        Ended::Shutdown(responses) => (responses, Ok(())),
+        Ended::Refused(err) => (None, Err(err)),
+    };
+    worker.drain(responses).await;
+    drop(worker);
+    outbox.flush(FLUSH_TIMEOUT).await;
+    result
+}
+
+/// Runs `workers` workers in this process, named `<name>-1` … `<name>-N`,
+/// until `shutdown` resolves (for `baton dev`). Each has its own lease
+/// stream and `config.concurrency` slots; one metrics endpoint (if
+/// `config.metrics_listen` is set) counts them all. Returns the first error.
+pub async fn run_pool(
+    config: WorkerConfig,
+    workers: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
+    config.validate()?;
+    let metrics = Arc::new(Metrics::default());
+    let _endpoint = serve_metrics(config.metrics_listen, &metrics).await?;
+    let (stop, stopped) = watch::channel(false);
+    let runs = (1..=workers).map(|n| {
+        let config = WorkerConfig {
+            name: format!("{}-{n}", config.name),
+            ..config.clone()
+        };
+        let mut stopped = stopped.clone();
+        run_with(config, metrics.clone(), async move {
+            // An error means the pool is gone: stop as well.
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+    });
+    let all = futures::future::join_all(runs);
+    let mut all = std::pin::pin!(all);
+    let results = tokio::select! {
+        results = &mut all => results,
+        () = shutdown => {
+            stop.send_replace(true);
+            all.await
+        }
+    };
+    results.into_iter().collect()
+}
+
+async fn serve_metrics(
+    addr: Option<std::net::SocketAddr>,
+    metrics: &Metrics,
+) -> Result<Option<metrics::Exporter>, Error> {
+    match addr {
+        Some(addr) => Ok(Some(metrics::serve(addr, metrics).await?)),
+        None => Ok(None),
+    }
+}
+
+fn executor_settings(config: &WorkerConfig) -> ExecutorSettings {
+    ExecutorSettings {
+        default_timeout: config.task_timeout,
+        python: PythonSettings {
+            executable: config.python.clone(),
+            memory_limit: config.python_memory_limit,
+        },
+    }
+}
+
+/// A leased job whose attempt task is running.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    job_id: i64,
+    token: i64,
+}
+
+/// How serving ended.
+#[derive(Debug)]
+enum Ended {
+    /// Asked to stop; the lease stream, half-closed, if one was open.
+    Shutdown(Option<Streaming<LeaseResponse>>),
+    Refused(Error),
+}
+
+/// The loop's state: the broker, the slots, the running attempts.
+#[derive(Debug)]
+struct Worker {
+    config: WorkerConfig,
+    client: Client,
+    env: Arc<attempt::Env>,
+    /// Each attempt task ends saying whether it queued a report.
+    attempts: JoinSet<bool>,
+    running: HashMap<Id, Lease>,
+    /// Reports queued in the outbox and not yet settled: their slots are
+    /// still taken.
+    unsettled: u32,
+    settled: mpsc::UnboundedReceiver<()>,
+}
+
+impl Worker {
+    fn new(
+        config: WorkerConfig,
+        client: Client,
+        env: Arc<attempt::Env>,
+        settled: mpsc::UnboundedReceiver<()>,
+    ) -> Self {
+        Worker {
+            config,
+            client,
+            env,
+            attempts: JoinSet::new(),
+            running: HashMap::new(),
+            unsettled: 0,
+            settled,
+        }
+    }
+
+    /// Keeps a lease stream open until shutdown, reconnecting with backoff.
+    async fn serve<F: Future<Output = ()>>(&mut self, mut shutdown: Pin<&mut F>) -> Ended {
+        let mut backoff = Backoff::default();
+        loop {
+            self.reap();
+            let hello = self.hello();
+            let mut client = self.client.clone();
+            let opened = tokio::select! {
+                () = shutdown.as_mut() => return Ended::Shutdown(None),
+                opened = Session::open(&mut client, hello, self.free_slots()) => opened,
+            };
+            let status = match opened {
+                Ok(session) => {
+                    backoff.reset();
+                    match self.pump(session, shutdown.as_mut()).await {
+                        Ok(responses) => return Ended::Shutdown(Some(responses)),
+                        Err(status) => status,
+                    }
+                }
+                Err(status) if refused(&status) => return Ended::Refused(Error::refused(&status)),
+                Err(status) => status,
+            };
+
+            let pause = backoff.next_pause();
+            self.env.metrics.reconnecting();
+            tracing::warn!(
+                error = status.message(),
+                retry_in_ms = pause.as_millis(),
+                "Broker unreachable; reconnecting"
+            );
+            tokio::select! {
+                () = shutdown.as_mut() => return Ended::Shutdown(None),
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    /// Runs one session: spawns leased jobs and grants a credit per freed
+    /// slot. Ends with the stream's responses on shutdown, or
+    /// with the status that broke it.
+    async fn pump<F: Future<Output = ()>>(
+        &mut self,
+        mut session: Session,
+        mut shutdown: Pin<&mut F>,
+    ) -> Result<Streaming<LeaseResponse>, Status> {
+        loop {
+            tokio::select! {
+                () = shutdown.as_mut() => return Ok(session.into_responses()),
+                inbound = session.next() => match inbound {
+                    Inbound::Job(job) => self.start(*job, session.heartbeat_every),
+                    Inbound::Closed(status) => return Err(status),
+                },
+                Some(joined) = self.attempts.join_next_with_id() => {
+                    if self.finished(joined) {
+                        session.grant(1).await;
+                    }
+                }
+                Some(()) = self.settled.recv() => {
+                    self.unsettled = self.unsettled.saturating_sub(1);
+                    session.grant(1).await;
+                }
+            }
+        }
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            worker: self.config.name.clone(),
+            queues: self.config.queues.clone(),
+            kinds: self.config.kinds.clone(),
+        }
+    }
+
+    fn free_slots(&self) -> u32 {
+        let running = u32::try_from(self.running.len()).unwrap_or(u32::MAX);
+        let taken = running.saturating_add(self.unsettled);
+        self.config.concurrency.saturating_sub(taken)
+    }
+
+    fn start(&mut self, job: LeasedJob, heartbeat_every: Duration) {
+        let lease = Lease {
+            job_id: job.id,
+            token: job.lease_token,
+        };
+        let run = attempt::run(self.env.clone(), job, heartbeat_every);
+        let handle = self.attempts.spawn(run);
+        self.running.insert(handle.id(), lease);
+    }
+
+    /// Forgets attempts and reports that ended while no stream was open.
+    fn reap(&mut self) {
+        while let Some(joined) = self.attempts.try_join_next_with_id() {
+            self.finished(joined);
+        }
+        while self.settled.try_recv().is_ok() {
+            self.unsettled = self.unsettled.saturating_sub(1);
+        }
+    }
+
+    /// Forgets an ended attempt; true when its slot is free now, false
+    /// when it waits for its report to settle.
+    fn finished(&mut self, joined: Result<(Id, bool), JoinError>) -> bool {
+        let id = match joined {
+            Ok((id, true)) => {
+                self.running.remove(&id);
+                self.unsettled += 1;
+                return false;
+            }
+            Ok((id, false)) => id,
+            Err(err) => {
+                if err.is_panic() {
+                    tracing::error!(error = %err, "Attempt task panicked; its lease will expire");
+                }
+                err.id()
+            }
+        };
+        self.running.remove(&id);
+        true
+    }
+}
+
+/// Shutdown: waiting for attempts, then stopping and releasing the rest.
+impl Worker {
+    async fn drain(&mut self, responses: Option<Streaming<LeaseResponse>>) {
+        let mut responses = responses;
+        let deadline = tokio::time::Instant::now() + self.config.grace;
+        if !self.running.is_empty() {
+            tracing::info!(
+                running = self.running.len(),
+                grace_ms = self.config.grace.as_millis(),
+                "Shutting down; waiting for running attempts"
+            );
+        }
+        loop {
+            tokio::select! {
+                joined = self.attempts.join_next_with_id() => match joined {
+                    Some(joined) => {
+                        self.finished(joined);
+                    }
+                    None => break,
+                },
+                Some(job) = late_job(&mut responses) => {
+                    release(self.client.clone(), job.id, job.lease_token).await;
+                }
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        self.release_running().await;
+    }
+
+    /// Stops every attempt still running and hands its job back.
+    async fn release_running(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        tracing::info!(
+            running = self.running.len(),
+            "Grace over; releasing running attempts"
+        );
+        self.attempts.abort_all();
+        let mut releases = Vec::new();
+        while let Some(joined) = self.attempts.join_next_with_id().await {
+            match joined {
+                Err(err) if err.is_cancelled() => {
+                    if let Some(lease) = self.running.remove(&err.id()) {
+                        releases.push(release(self.client.clone(), lease.job_id, lease.token));
+                    }
+                }
+                // It ended on its own before the abort: its report is queued.
+                other => {
+                    self.finished(other);
+                }
+            }
+        }
+        futures::future::join_all(releases).await;
+    }
+}
+
+/// A job the broker pushed after the worker stopped asking; `None` once
+/// the stream is over (and pending forever after that).
+async fn late_job(responses: &mut Option<Streaming<LeaseResponse>>) -> Option<LeasedJob> {
+    use baton_proto::v1::lease_response::Msg;
+    let stream = responses.as_mut()?;
+    loop {
+        match stream.message().await {
+            Ok(Some(LeaseResponse {
+                msg: Some(Msg::Job(job)),
+            })) => return Some(job),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => {
+                *responses = None;
+                return None;
+            }
+        }
+    }
+}
+
+/// Hands a job back unfinished; failures are logged (the lease expires).
+async fn release(mut client: Client, job_id: i64, lease_token: i64) {
+    let mut request = Request::new(ReleaseRequest {
+        job_id,
+        lease_token,
+    });
+    request.set_timeout(RELEASE_TIMEOUT);
+    match client.release(request).await {
+        Ok(_) => tracing::info!(job_id, "Job released"),
+        Err(status) => {
+            tracing::warn!(
+                job_id,
+                error = status.message(),
+                "Release failed; the lease will expire"
+            );
+        }
+    }
+}
+
+/// Refusals that reconnecting cannot fix.
+fn refused(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unauthenticated
+            | Code::PermissionDenied
+            | Code::InvalidArgument
+            | Code::Unimplemented
+    )
+}

@@ -49,10 +49,10 @@ fn check(
         let message = format!(
             "worker asked to retry after attempt {attempt} but max_attempts is {max_attempts}"
         );
-        return final_decision(Reason::AttemptsExhausted, Some(message));
+        return Decision::no_retry(Reason::AttemptsExhausted, Some(message));
     }
     if !worker.retry {
-        return final_decision(worker.reason, worker.message.clone());
+        return Decision::no_retry(worker.reason, worker.message.clone());
     }
     let (delay, clamp) = clamp_delay(worker.delay_ms, policy.max_delay);
     Decision {
@@ -83,17 +83,6 @@ fn clamp_delay(delay_ms: i64, max_delay: Duration) -> (Duration, Option<String>)
         return (max_delay, Some(message));
     }
     (delay, None)
-}
-
-fn final_decision(reason: Reason, message: Option<String>) -> Decision {
-    Decision {
-        retry: false,
-        reason,
-        raw_delay: Duration::ZERO,
-        jitter_factor: 1.0,
-        delay: Duration::ZERO,
-        message,
-    }
 }
 
 fn millis(ms: i64) -> Duration {

@@ -110,7 +110,9 @@ impl Reaper {
     }
 
     /// Runs passes until the future is dropped, sleeping until the next
-    /// known expiry or `max_interval`, whichever comes first.
+    /// known expiry or `max_interval`, whichever comes first; leases this
+    /// broker grants re-arm the timer, those of other brokers are seen
+    /// within `max_interval`.
     pub async fn run(self) {
         loop {
             match self.run_once().await {
@@ -124,7 +126,20 @@ impl Reaper {
                 Ok(_) => {}
                 Err(err) => tracing::warn!(error = %err, "Reaping expired leases failed"),
             }
-            tokio::time::sleep(self.pause().await).await;
+            self.wait_for_next_expiry().await;
+        }
+    }
+
+    /// Sleeps until the earliest lease may have expired. A lease granted
+    /// meanwhile may expire sooner than the timer was set for, so each grant
+    /// re-reads the earliest expiry; grants that come while the reaper is
+    /// busy wake it once.
+    async fn wait_for_next_expiry(&self) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.pause().await) => return,
+                () = self.store.lease_granted() => {}
+            }
         }
     }
 

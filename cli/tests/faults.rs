@@ -58,3 +58,36 @@ async fn a_job_whose_worker_is_killed_runs_again_on_another_worker() -> Result<(
     );
     Ok(())
 }
+
+/// SIGTERM lets the running attempt finish within the grace period, hands
+/// nothing back, and the worker exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_running_attempt_finish_and_the_worker_exit_0() -> Result<()> {
+    let mut s = Session::start(Backend::Postgres).await?;
+    let path = s.register(SLOW_STEP).await?;
+
+    let id = s.start_run(&path, json!({})).await?;
+    s.wait_for_event(id, "action_started").await?;
+    let pid = s.cluster.workers[0].pid().expect("running").to_string();
+    let sent = tokio::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await?;
+    ensure!(sent.success(), "kill -TERM {pid}");
+    let code = tokio::time::timeout(support::RUN_DEADLINE, s.cluster.workers[0].wait()).await??;
+    let ended = s.follow(id).await?;
+    let (job, attempts) = s.job(id, "start").await?;
+
+    ensure!(code == Some(0), "worker exit code {code:?}");
+    ensure!(
+        job.state() == JobState::Done && attempts.len() == 1,
+        "{attempts:?}"
+    );
+    ensure!(attempts[0].outcome() == AttemptOutcome::Succeeded);
+    ensure!(
+        ended.names().last() == Some(&"execution_completed"),
+        "{:?}",
+        ended.names()
+    );
+    Ok(())
+}

@@ -87,6 +87,21 @@ pub struct Decision {
     pub message: Option<String>,
 }
 
+impl Decision {
+    /// A decision not to run the job again, for `reason`, with an optional
+    /// detail (such as an expression's error).
+    pub fn no_retry(reason: Reason, message: Option<String>) -> Decision {
+        Decision {
+            retry: false,
+            reason,
+            raw_delay: Duration::ZERO,
+            jitter_factor: 1.0,
+            delay: Duration::ZERO,
+            message,
+        }
+    }
+}
+
 /// The rule behind a [`Decision`]; one word each in every layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -159,26 +174,26 @@ pub fn decide(
     jitter: &mut dyn JitterSource,
 ) -> Decision {
     if attempt >= policy.max_attempts {
-        return stop(Reason::AttemptsExhausted, None);
+        return Decision::no_retry(Reason::AttemptsExhausted, None);
     }
 
     let ctx = retry_context(outcome, attempt);
     if let Some(stop_when) = &policy.stop_when {
         match stop_when.is_true(&ctx) {
-            Err(message) => return stop(Reason::ExpressionError, Some(message)),
-            Ok(true) => return stop(Reason::StopWhen, None),
+            Err(message) => return Decision::no_retry(Reason::ExpressionError, Some(message)),
+            Ok(true) => return Decision::no_retry(Reason::StopWhen, None),
             Ok(false) => {}
         }
     }
 
     let (retry, reason) = match retry_when(policy.retry_when.as_ref(), &ctx, outcome) {
         Ok(rule) => rule,
-        Err(message) => return stop(Reason::ExpressionError, Some(message)),
+        Err(message) => return Decision::no_retry(Reason::ExpressionError, Some(message)),
     };
     if retry {
         go(policy, attempt, reason, jitter)
     } else {
-        stop(reason, None)
+        Decision::no_retry(reason, None)
     }
 }
 
@@ -192,17 +207,6 @@ fn retry_when(
         Some(expression) if expression.is_true(ctx)? => Ok((true, Reason::RetryWhen)),
         Some(_) => Ok((false, Reason::RetryWhenFalse)),
         None => Ok((!outcome.success, Reason::Default)),
-    }
-}
-
-fn stop(reason: Reason, message: Option<String>) -> Decision {
-    Decision {
-        retry: false,
-        reason,
-        raw_delay: Duration::ZERO,
-        jitter_factor: 1.0,
-        delay: Duration::ZERO,
-        message,
     }
 }
 

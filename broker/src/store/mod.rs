@@ -149,7 +149,17 @@ impl Store {
 
     /// Leases up to `request.limit` due jobs in one statement.
     pub async fn claim(&self, request: &ClaimRequest) -> Result<Vec<LeasedJob>, Error> {
-        dispatch!(self, backend => backend.claim(request).await)
+        let leased = dispatch!(self, backend => backend.claim(request).await)?;
+        if !leased.is_empty() {
+            self.signals.leased.notify_one();
+        }
+        Ok(leased)
+    }
+
+    /// Resolves once this store grants a lease (at once if one was granted
+    /// since the last call).
+    pub async fn lease_granted(&self) {
+        self.signals.leased.notified().await;
     }
 
     /// The earliest `available_at` among queued jobs a claim could take.

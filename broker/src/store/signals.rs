@@ -1,7 +1,9 @@
 //! In-process fan-out of the store's wake-ups: one listener per broker
 //! feeds them, every lease stream and event watcher subscribes.
 
-use tokio::sync::broadcast;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, broadcast};
 
 use crate::model::Timestamp;
 
@@ -27,6 +29,9 @@ pub enum JobWake {
 pub struct Signals {
     pub(crate) jobs: broadcast::Sender<JobWake>,
     pub(crate) events: broadcast::Sender<i64>,
+    /// Rings when this broker grants a lease, so the reaper re-arms its
+    /// timer on the new expiry instead of sleeping its longest interval.
+    pub(crate) leased: Arc<Notify>,
 }
 
 impl Signals {
@@ -34,6 +39,7 @@ impl Signals {
         Signals {
             jobs: broadcast::channel(CAPACITY).0,
             events: broadcast::channel(CAPACITY).0,
+            leased: Arc::new(Notify::new()),
         }
     }
 

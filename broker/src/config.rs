@@ -2,6 +2,7 @@
 //! default, validated once before anything starts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::reaper::ReaperConfig;
@@ -32,6 +33,27 @@ pub struct BrokerConfig {
     /// `/metrics` (see the glossary's "Metrics"); port 0 picks a free one,
     /// logged as `Metrics listening addr=…`. Default `None`: no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// A file of accepted bearer tokens, one a line (blank lines and `#`
+    /// comments ignored). When set, every `baton.v1` call must carry
+    /// `authorization: Bearer <token>` with one of them; health and
+    /// reflection stay open. Read once by [`crate::Broker::connect`].
+    /// Default `None`: no authentication.
+    pub auth_token_file: Option<PathBuf>,
+    /// Serve gRPC over TLS with these files. Default `None`: plaintext.
+    pub tls: Option<ServerTls>,
+}
+
+/// The PEM files of the broker's TLS, read once by
+/// [`crate::Broker::connect`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerTls {
+    /// The certificate chain the broker presents, leaf first.
+    pub cert: PathBuf,
+    /// The private key of `cert`.
+    pub key: PathBuf,
+    /// When set, clients must present a certificate signed by one of these
+    /// CA certificates (mTLS). Default `None`: no client certificates.
+    pub client_ca: Option<PathBuf>,
 }
 
 /// Why a configuration was refused.
@@ -58,6 +80,16 @@ pub enum ConfigError {
     /// The heartbeat interval is not shorter than the lease timeout.
     #[error("heartbeat interval must be shorter than the lease timeout")]
     HeartbeatTooLong,
+    /// A file the configuration names could not be read.
+    #[error("reading the {what} {}: {reason}", path.display())]
+    Unreadable {
+        /// What the file is for: `auth token file`, `TLS key`, …
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read or used.
+        reason: String,
+    },
 }
 
 impl BrokerConfig {
@@ -73,6 +105,8 @@ impl BrokerConfig {
             max_connections: 20,
             reaper: ReaperConfig::default(),
             metrics_listen: None,
+            auth_token_file: None,
+            tls: None,
         }
     }
 

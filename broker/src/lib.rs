@@ -5,6 +5,7 @@
 //! [`migrate`] to bring a database up to date, and [`Broker::connect`]
 //! followed by [`Broker::serve`] on a bound listener.
 
+pub mod auth;
 mod config;
 mod error;
 mod flow;
@@ -16,8 +17,9 @@ mod reaper;
 mod server;
 mod service;
 pub mod store;
+pub mod validate;
 
-pub use config::{BrokerConfig, ConfigError};
+pub use config::{BrokerConfig, ConfigError, ServerTls};
 pub use error::Error;
 pub use migrate::{migrate, migrate_down};
 pub use reaper::{ReapCounts, Reaper, ReaperConfig};

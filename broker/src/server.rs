@@ -2,6 +2,7 @@
 //! that wakes lease streams, and the reaper.
 
 use std::future::Future;
+use std::path::Path;
 use std::sync::Arc;
 
 use baton_proto::v1::broker_server::BrokerServer;
@@ -12,11 +13,13 @@ use baton_proto::v1::policies_server::PoliciesServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::Router;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-use crate::config::BrokerConfig;
+use crate::auth::{self, Authenticator};
+use crate::config::{BrokerConfig, ConfigError, ServerTls};
 use crate::error::Error;
 use crate::metrics::{self, Exporter, Metrics};
 use crate::reaper::Reaper;
@@ -40,6 +43,8 @@ pub struct Broker {
     config: BrokerConfig,
     store: Store,
     metrics: Arc<Metrics>,
+    auth: Authenticator,
+    tls: Option<ServerTlsConfig>,
 }
 
 /// Aborts a background task when the server stops.
@@ -52,15 +57,24 @@ impl Drop for AbortOnDrop {
 }
 
 impl Broker {
-    /// Validates `config` and connects to its database (which must be
-    /// migrated; see [`crate::migrate`]).
+    /// Validates `config`, reads its token and TLS files (a file that
+    /// cannot be read or used is an [`Error::Config`] naming it) and
+    /// connects to its database (which must be migrated; see
+    /// [`crate::migrate`]).
     pub async fn connect(config: BrokerConfig) -> Result<Broker, Error> {
         config.validate()?;
+        let auth = match &config.auth_token_file {
+            Some(path) => Authenticator::new(auth::read_tokens(path)?),
+            None => Authenticator::default(),
+        };
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
         let store = Store::connect(&config).await?;
         Ok(Broker {
             config,
             store,
             metrics: Arc::default(),
+            auth,
+            tls,
         })
     }
 
@@ -130,25 +144,73 @@ impl Broker {
                 .set_service_status(*name, ServingStatus::Serving)
                 .await;
         }
-        Ok(Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = self.tls.clone() {
+            server = server.tls_config(tls)?;
+        }
+        Ok(server
             .add_service(health_service)
             .add_service(reflection_v1()?)
             .add_service(reflection_v1alpha()?)
-            .add_service(BrokerServer::new(broker).max_decoding_message_size(limit))
+            .add_service(self.guarded(BrokerServer::new(broker).max_decoding_message_size(limit)))
             .add_service(
-                PlaybooksServer::new(PlaybooksService {
-                    store: store.clone(),
-                })
-                .max_decoding_message_size(limit),
+                self.guarded(
+                    PlaybooksServer::new(PlaybooksService {
+                        store: store.clone(),
+                    })
+                    .max_decoding_message_size(limit),
+                ),
             )
             .add_service(
-                ExecutionsServer::new(ExecutionsService {
-                    store: store.clone(),
-                })
-                .max_decoding_message_size(limit),
+                self.guarded(
+                    ExecutionsServer::new(ExecutionsService {
+                        store: store.clone(),
+                    })
+                    .max_decoding_message_size(limit),
+                ),
             )
-            .add_service(JobsServer::new(JobsService { store }).max_decoding_message_size(limit))
-            .add_service(PoliciesServer::new(PoliciesService).max_decoding_message_size(limit)))
+            .add_service(
+                self.guarded(
+                    JobsServer::new(JobsService { store }).max_decoding_message_size(limit),
+                ),
+            )
+            .add_service(
+                self.guarded(PoliciesServer::new(PoliciesService).max_decoding_message_size(limit)),
+            ))
+    }
+}
+
+/// Reads the PEM files of `tls` into tonic's server configuration.
+fn tls_config(tls: &ServerTls) -> Result<ServerTlsConfig, ConfigError> {
+    let cert = read_pem("TLS certificate", &tls.cert)?;
+    let key = read_pem("TLS key", &tls.key)?;
+    let mut config = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if let Some(path) = &tls.client_ca {
+        let ca = read_pem("TLS client CA", path)?;
+        config = config.client_ca_root(Certificate::from_pem(ca));
+    }
+    Ok(config)
+}
+
+/// Reads a PEM file, refusing one without a PEM block so that a wrong
+/// path fails here, naming the file, rather than in the handshake.
+fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let unreadable = |reason: String| ConfigError::Unreadable {
+        what,
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|err| unreadable(err.to_string()))?;
+    if !pem.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Err(unreadable("no PEM block in it".to_owned()));
+    }
+    Ok(pem)
+}
+
+impl Broker {
+    /// Wraps a `baton.v1` service in the token check.
+    fn guarded<S>(&self, service: S) -> InterceptedService<S, Authenticator> {
+        InterceptedService::new(service, self.auth.clone())
     }
 }
 

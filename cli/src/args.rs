@@ -59,6 +59,28 @@ pub(crate) struct ClientArgs {
     /// How records are printed.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
     pub(crate) output: OutputFormat,
+    /// A file whose first token is sent as the bearer token.
+    #[arg(long, env = "BATON_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub(crate) auth_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the broker's certificate.
+    #[arg(long, env = "BATON_TLS_CA", value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) to present to a broker that requires one.
+    #[arg(
+        long,
+        env = "BATON_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "BATON_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// `baton dev`.
@@ -114,6 +136,34 @@ pub(crate) struct BrokerServeArgs {
     /// Serve Prometheus metrics at `/metrics` on this address.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "ADDR")]
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// Require a bearer token from this file (one a line) on every
+    /// `baton.v1` call; health and reflection stay open.
+    #[arg(long, env = "BATON_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub(crate) auth_token_file: Option<PathBuf>,
+    /// Serve TLS with this certificate chain (PEM).
+    #[arg(
+        long,
+        env = "BATON_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "BATON_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Require client certificates signed by these CA certificates (mTLS).
+    #[arg(
+        long,
+        env = "BATON_TLS_CLIENT_CA",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_client_ca: Option<PathBuf>,
 }
 
 /// `baton broker migrate`.
@@ -145,6 +195,28 @@ pub(crate) struct WorkerArgs {
     /// Serve Prometheus metrics at `/metrics` on this address.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "ADDR")]
     pub(crate) metrics_listen: Option<SocketAddr>,
+    /// A file whose first token is sent as the bearer token.
+    #[arg(long, env = "BATON_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub(crate) auth_token_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the broker's certificate.
+    #[arg(long, env = "BATON_TLS_CA", value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) to present to the broker (mTLS).
+    #[arg(
+        long,
+        env = "BATON_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of `--tls-cert`.
+    #[arg(
+        long,
+        env = "BATON_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 /// `baton playbook …`.

@@ -45,6 +45,25 @@ impl Default for Options {
     }
 }
 
+/// Flags added to the `baton broker serve` and `baton worker` command
+/// lines of [`Cluster::start_with_flags`], for token and TLS files.
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    /// Added to every broker's command line.
+    pub broker: Vec<String>,
+    /// Added to every worker's command line.
+    pub worker: Vec<String>,
+    /// Whether the brokers serve TLS, so workers and [`Cluster::url`] use
+    /// `https://`.
+    pub tls: bool,
+}
+
+impl Flags {
+    fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+}
+
 /// One broker (or `baton dev`) process and where it listens.
 #[derive(Debug)]
 pub struct Node {
@@ -83,6 +102,7 @@ pub struct Cluster {
     pub workers: Vec<Process>,
     binary: PathBuf,
     dir: TempDir,
+    flags: Flags,
 }
 
 impl Cluster {
@@ -108,15 +128,27 @@ impl Cluster {
         workers: &[u32],
         options: &Options,
     ) -> Result<Cluster> {
+        Cluster::start_with_flags(binary, workers, options, Flags::default()).await
+    }
+
+    /// [`Cluster::start_shared`] with `flags` added to the brokers' and
+    /// workers' command lines.
+    pub async fn start_with_flags(
+        binary: &Path,
+        workers: &[u32],
+        options: &Options,
+        flags: Flags,
+    ) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let url = migrated_database(binary, dir.path()).await?;
         let mut brokers = Vec::with_capacity(workers.len());
         for n in 1..=workers.len() {
             let name = format!("broker-{n}");
-            let broker = spawn_broker(binary, dir.path(), &url, &name, options)?;
+            let broker = spawn_broker(binary, dir.path(), &url, &name, options, &flags.broker)?;
             brokers.push(node(broker).await?);
         }
         let mut cluster = Cluster::new(Backend::Postgres, url, brokers, binary, dir);
+        cluster.flags = flags;
         for (broker, count) in workers.iter().enumerate() {
             for _ in 0..*count {
                 cluster.add_worker_to(broker)?;
@@ -140,12 +172,19 @@ impl Cluster {
             workers: Vec::new(),
             binary: binary.to_owned(),
             dir,
+            flags: Flags::default(),
         }
     }
 
-    /// The first broker's URL for gRPC clients.
+    /// The first broker's URL for gRPC clients (`https://` when started
+    /// with [`Flags::tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.flags.scheme(), self.addr)
+    }
+
+    /// The directory the cluster's processes run in, removed on drop.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Starts one more `baton worker` process against the first broker.
@@ -156,8 +195,8 @@ impl Cluster {
     /// Starts one more `baton worker` process against broker `broker`.
     pub fn add_worker_to(&mut self, broker: usize) -> Result<&mut Process> {
         let name = format!("worker-{}", self.workers.len() + 1);
-        let url = self.brokers[broker].url();
-        let args = [
+        let url = format!("{}://{}", self.flags.scheme(), self.brokers[broker].addr);
+        let mut args = vec![
             "worker",
             "--broker",
             &url,
@@ -168,6 +207,7 @@ impl Cluster {
             "--metrics-listen",
             "127.0.0.1:0",
         ];
+        args.extend(self.flags.worker.iter().map(String::as_str));
         let worker = Process::spawn(&self.binary, &args, self.dir.path(), &name)?;
         self.workers.push(worker);
         Ok(self.workers.last_mut().expect("just pushed"))
@@ -243,8 +283,9 @@ fn spawn_broker(
     url: &str,
     name: &str,
     options: &Options,
+    extra: &[String],
 ) -> Result<Process> {
-    let args = [
+    let mut args = vec![
         "broker",
         "serve",
         "--database-url",
@@ -256,6 +297,7 @@ fn spawn_broker(
         "--lease-timeout",
         &options.lease_timeout,
     ];
+    args.extend(extra.iter().map(String::as_str));
     Process::spawn(binary, &args, dir, name)
 }
 

@@ -12,7 +12,7 @@ pub mod metrics;
 pub mod postgres;
 pub mod process;
 
-pub use cluster::{Backend, Cluster, Node};
+pub use cluster::{Backend, Cluster, Flags, Node};
 pub use metrics::Scrape;
 /// The database client the cluster's helpers use, for tests that read the
 /// store directly.

@@ -1,8 +1,11 @@
 //! The worker's configuration, validated once at start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 use crate::Error;
 
@@ -38,6 +41,18 @@ pub struct WorkerConfig {
     /// (see the glossary's "Metrics"); port 0 picks a free one, logged as
     /// `Metrics listening addr=…`. Default `None`: no endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// A token file (one token a line, blank lines and `#` comments
+    /// skipped); the first token is sent as `authorization: Bearer …` on
+    /// every call. Default `None`: no token.
+    pub auth_token_file: Option<PathBuf>,
+    /// A PEM file of the CA certificates that sign the broker's
+    /// certificate, for `https://` broker URLs. Default `None`.
+    pub tls_ca: Option<PathBuf>,
+    /// A PEM certificate presented to the broker (mTLS); needs `tls_key`.
+    /// Default `None`.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `tls_cert`. Default `None`.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for WorkerConfig {
@@ -53,6 +68,10 @@ impl Default for WorkerConfig {
             python_memory_limit: Some(1 << 30),
             task_timeout: Duration::from_secs(300),
             metrics_listen: None,
+            auth_token_file: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -80,10 +99,63 @@ impl WorkerConfig {
         if self.task_timeout.is_zero() {
             return Err(Error::Config("task timeout must be above zero".to_owned()));
         }
-        tonic::transport::Endpoint::from_shared(self.broker.clone())
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Error::Config(
+                "a TLS client certificate needs both a certificate and a key".to_owned(),
+            ));
+        }
+        Endpoint::from_shared(self.broker.clone())
             .map(drop)
             .map_err(|err| Error::Config(format!("broker url `{}`: {err}", self.broker)))
     }
+
+    /// The broker's endpoint, with TLS when a CA or client certificate is
+    /// configured; reads those files, naming any it cannot read.
+    pub(crate) fn endpoint(&self) -> Result<Endpoint, Error> {
+        let endpoint = Endpoint::from_shared(self.broker.clone())
+            .map_err(|err| Error::Config(format!("broker url `{}`: {err}", self.broker)))?;
+        if self.tls_ca.is_none() && self.tls_cert.is_none() {
+            return Ok(endpoint);
+        }
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &self.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read("TLS CA", ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let cert = read("TLS certificate", cert)?;
+            tls = tls.identity(Identity::from_pem(cert, read("TLS key", key)?));
+        }
+        endpoint
+            .tls_config(tls)
+            .map_err(|err| Error::Config(format!("TLS settings: {err}")))
+    }
+
+    /// The `authorization` value to send, from the first token of
+    /// `auth_token_file`.
+    pub(crate) fn bearer(&self) -> Result<Option<AsciiMetadataValue>, Error> {
+        let Some(path) = &self.auth_token_file else {
+            return Ok(None);
+        };
+        let text = String::from_utf8(read("auth token file", path)?)
+            .map_err(|_| file_error("auth token file", path, "it is not UTF-8"))?;
+        let token = text
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty() && !line.starts_with('#'))
+            .ok_or_else(|| file_error("auth token file", path, "it holds no token"))?;
+        format!("Bearer {token}")
+            .parse()
+            .map(Some)
+            .map_err(|_| file_error("auth token file", path, "the token is not printable ASCII"))
+    }
+}
+
+fn read(what: &str, path: &Path) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|err| file_error(what, path, &err.to_string()))
+}
+
+fn file_error(what: &str, path: &Path, reason: &str) -> Error {
+    Error::Config(format!("reading the {what} {}: {reason}", path.display()))
 }
 
 /// `<hostname>-<pid>`, read without libc so no unsafe code is needed.
@@ -120,5 +192,37 @@ mod tests {
         };
         assert!(matches!(zero.validate(), Err(Error::Config(_))));
         assert!(WorkerConfig::new("not a url").validate().is_err());
+    }
+
+    #[test]
+    fn a_client_certificate_without_its_key_is_refused() {
+        let config = WorkerConfig {
+            tls_cert: Some(PathBuf::from("client.crt")),
+            ..WorkerConfig::default()
+        };
+        assert!(matches!(config.validate(), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn the_first_token_of_the_file_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "# comment\n\n  first  \nsecond\n").unwrap();
+        let config = WorkerConfig {
+            auth_token_file: Some(path),
+            ..WorkerConfig::default()
+        };
+        let value = config.bearer().unwrap().unwrap();
+        assert_eq!(value.to_str().unwrap(), "Bearer first");
+    }
+
+    #[test]
+    fn an_unreadable_token_file_is_named() {
+        let config = WorkerConfig {
+            auth_token_file: Some(PathBuf::from("/nonexistent/baton-tokens")),
+            ..WorkerConfig::default()
+        };
+        let err = config.bearer().unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/baton-tokens"), "{err}");
     }
 }

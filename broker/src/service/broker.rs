@@ -9,6 +9,7 @@ use super::convert;
 use super::lease::{LeaseSettings, Outbound, open};
 use crate::model::{HeartbeatAnswer, Report};
 use crate::store::{Call, Store};
+use crate::validate;
 
 /// The worker protocol's handlers.
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ impl Broker for BrokerService {
         request: Request<pb::CompleteRequest>,
     ) -> Result<Response<pb::CompleteResponse>, Status> {
         let request = request.into_inner();
-        let report = convert::report(true, request.outcome.as_ref(), request.decision.as_ref())?;
+        let report = validate::complete(&request)?;
         let call = self.report(Call::Complete, request.job_id, request.lease_token, report);
         let resolution = call
             .instrument(report_span("complete", request.job_id))
@@ -88,7 +89,7 @@ impl Broker for BrokerService {
         request: Request<pb::FailRequest>,
     ) -> Result<Response<pb::FailResponse>, Status> {
         let request = request.into_inner();
-        let report = convert::report(false, request.outcome.as_ref(), request.decision.as_ref())?;
+        let report = validate::fail(&request)?;
         let call = self.report(Call::Fail, request.job_id, request.lease_token, report);
         let resolution = call.instrument(report_span("fail", request.job_id)).await?;
         Ok(Response::new(pb::FailResponse {

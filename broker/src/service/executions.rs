@@ -11,6 +11,7 @@ use super::convert;
 use crate::error::Error;
 use crate::model::{EventKind, ExecutionFilter, PlaybookRecord};
 use crate::store::Store;
+use crate::validate::{self, PlaybookRef};
 
 /// Events read per query while catching up.
 const EVENT_PAGE: u32 = 500;
@@ -23,17 +24,10 @@ pub(crate) struct ExecutionsService {
 
 impl ExecutionsService {
     async fn playbook(&self, request: &pb::RunExecutionRequest) -> Result<PlaybookRecord, Error> {
-        if request.playbook_id != 0 {
-            return self.store.get_playbook_by_id(request.playbook_id).await;
+        match validate::run(request)? {
+            PlaybookRef::Id(id) => self.store.get_playbook_by_id(id).await,
+            PlaybookRef::Path { path, version } => self.store.get_playbook(&path, version).await,
         }
-        if request.path.is_empty() {
-            return Err(Error::InvalidArgument(
-                "path or playbook_id is required".into(),
-            ));
-        }
-        self.store
-            .get_playbook(&request.path, request.version)
-            .await
     }
 }
 

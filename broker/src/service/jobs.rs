@@ -6,34 +6,14 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::executions::page_limit;
-use crate::error::Error;
-use crate::model::{JobFilter, NewJob};
+use crate::model::JobFilter;
 use crate::store::Store;
-
-/// Most jobs one Enqueue may carry.
-const MAX_BATCH: usize = 10_000;
+use crate::validate;
 
 /// The jobs' handlers.
 #[derive(Debug, Clone)]
 pub(crate) struct JobsService {
     pub(crate) store: Store,
-}
-
-fn specs(request: &pb::EnqueueJobsRequest) -> Result<Vec<NewJob>, Error> {
-    match request.jobs.len() {
-        0 => Err(Error::InvalidArgument(
-            "jobs: at least one job is required".into(),
-        )),
-        n if n > MAX_BATCH => Err(Error::InvalidArgument(format!(
-            "jobs: {n} jobs is more than the limit of {MAX_BATCH}"
-        ))),
-        _ => request
-            .jobs
-            .iter()
-            .enumerate()
-            .map(|(index, spec)| convert::new_job(index, spec))
-            .collect(),
-    }
 }
 
 #[tonic::async_trait]
@@ -42,7 +22,7 @@ impl Jobs for JobsService {
         &self,
         request: Request<pb::EnqueueJobsRequest>,
     ) -> Result<Response<pb::EnqueueJobsResponse>, Status> {
-        let jobs = specs(request.get_ref())?;
+        let jobs = validate::enqueue(request.get_ref())?;
         let stored = self.store.enqueue(jobs).await?;
         tracing::debug!(count = stored.len(), "Enqueued jobs");
         Ok(Response::new(pb::EnqueueJobsResponse {

@@ -26,9 +26,8 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{ClaimRequest, LeasedJob, Timestamp};
 use crate::store::{JobWake, Store};
+use crate::validate;
 
-/// Most credits one message may grant.
-const MAX_CREDITS: i32 = 10_000;
 /// Most credits a stream may hold unspent.
 const MAX_OUTSTANDING: u32 = 1_000_000;
 /// Pause before claiming again when due jobs were skipped because their
@@ -104,14 +103,8 @@ async fn run(
 }
 
 async fn first_hello(inbound: &mut Streaming<pb::LeaseRequest>) -> Result<pb::Hello, Status> {
-    match inbound.message().await? {
-        Some(pb::LeaseRequest {
-            msg: Some(pb::lease_request::Msg::Hello(hello)),
-        }) => Ok(hello),
-        _ => Err(Status::invalid_argument(
-            "the first message of a lease stream must be hello",
-        )),
-    }
+    let first = inbound.message().await?.unwrap_or_default();
+    Ok(validate::hello(&first)?.clone())
 }
 
 impl Session {
@@ -184,23 +177,10 @@ impl Session {
     }
 
     fn on_request(&mut self, request: pb::LeaseRequest) -> Result<(), Status> {
-        match request.msg {
-            Some(pb::lease_request::Msg::Credits(credits)) => {
-                let granted = u32::try_from(credits.credits)
-                    .ok()
-                    .filter(|_| credits.credits <= MAX_CREDITS)
-                    .ok_or_else(|| {
-                        Status::invalid_argument("credits must be between 0 and 10000")
-                    })?;
-                self.credits = (self.credits + granted).min(MAX_OUTSTANDING);
-                self.due = None;
-                Ok(())
-            }
-            Some(pb::lease_request::Msg::Hello(_)) => {
-                Err(Status::invalid_argument("hello may only be sent once"))
-            }
-            None => Err(Status::invalid_argument("empty lease request")),
-        }
+        let granted = validate::lease_request(&request)?;
+        self.credits = self.credits.saturating_add(granted).min(MAX_OUTSTANDING);
+        self.due = None;
+        Ok(())
     }
 
     /// Claims now when the wake concerns this stream and is due; arms the

@@ -2,7 +2,7 @@
 //! and converts the answer; errors become statuses in `status` only.
 
 mod broker;
-mod convert;
+pub(crate) mod convert;
 mod executions;
 mod jobs;
 mod lease;

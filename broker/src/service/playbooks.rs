@@ -5,11 +5,8 @@ use baton_proto::v1::playbooks_server::Playbooks;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::error::Error;
 use crate::store::Store;
-
-/// Largest playbook text accepted, as the proto documents.
-const MAX_YAML_BYTES: usize = 1024 * 1024;
+use crate::validate;
 
 /// The catalog's handlers.
 #[derive(Debug, Clone)]
@@ -23,13 +20,12 @@ impl Playbooks for PlaybooksService {
         &self,
         request: Request<pb::RegisterPlaybookRequest>,
     ) -> Result<Response<pb::RegisterPlaybookResponse>, Status> {
-        let yaml = request.into_inner().yaml;
-        if yaml.len() > MAX_YAML_BYTES {
-            return Err(Error::InvalidArgument("yaml is larger than 1 MiB".into()).into());
-        }
-        let playbook = baton_dsl::parse_playbook(&yaml)
-            .map_err(|diagnostics| Error::InvalidArgument(diagnostics.to_string()))?;
-        let record = self.store.register_playbook(&playbook, &yaml).await?;
+        let request = request.into_inner();
+        let playbook = validate::register(&request)?;
+        let record = self
+            .store
+            .register_playbook(&playbook, &request.yaml)
+            .await?;
         tracing::info!(path = %record.path, version = record.version, "Registered playbook");
         Ok(Response::new(pb::RegisterPlaybookResponse {
             playbook: Some(convert::playbook(&record, true)),

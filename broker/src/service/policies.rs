@@ -1,13 +1,13 @@
 //! `baton.v1.Policies`: retry schedules explained before they run.
 
-use baton_dsl::{RetryPolicy, Schedule, ScheduleEnd, simulate};
-use baton_proto::convert::{from_value, to_duration};
+use baton_dsl::{Schedule, ScheduleEnd, simulate};
+use baton_proto::convert::to_duration;
 use baton_proto::v1 as pb;
 use baton_proto::v1::policies_server::Policies;
 use tonic::{Request, Response, Status};
 
 use super::convert;
-use crate::error::Error;
+use crate::validate;
 
 /// The policy simulator; needs no store.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +19,7 @@ impl Policies for PoliciesService {
         &self,
         request: Request<pb::SimulateRequest>,
     ) -> Result<Response<pb::SimulateResponse>, Status> {
-        let policy = policy(&request.into_inner())?;
+        let policy = validate::simulate(&request.into_inner())?;
         let schedule = simulate(&policy);
         Ok(Response::new(pb::SimulateResponse {
             policy: Some(convert::retry_policy(&policy)),
@@ -27,27 +27,6 @@ impl Policies for PoliciesService {
             ends: ends(&schedule.end),
         }))
     }
-}
-
-/// The policy named by the request: its retry block, or a playbook step's.
-fn policy(request: &pb::SimulateRequest) -> Result<RetryPolicy, Error> {
-    let invalid = |text: String| Error::InvalidArgument(text);
-    if request.playbook_yaml.is_empty() {
-        let block = request.retry.as_ref().map(from_value).unwrap_or_default();
-        return RetryPolicy::from_json(&block).map_err(|d| invalid(d.to_string()));
-    }
-    let playbook =
-        baton_dsl::parse_playbook(&request.playbook_yaml).map_err(|d| invalid(d.to_string()))?;
-    let step = if request.step.is_empty() {
-        playbook.steps.iter().find(|s| s.retry.max_attempts > 1)
-    } else {
-        playbook.step(&request.step)
-    };
-    let step = step.ok_or_else(|| match request.step.as_str() {
-        "" => invalid("no step of the playbook has a retry block".into()),
-        name => invalid(format!("the playbook has no step `{name}`")),
-    })?;
-    Ok(step.retry.clone())
 }
 
 fn retries(schedule: &Schedule) -> Vec<pb::ScheduledRetry> {

@@ -104,6 +104,7 @@ app.kubernetes.io/component: {{ .component }}
 {{/* Where mounted secrets live in every container. */}}
 {{- define "baton.authTokenPath" -}}/etc/baton/auth/token{{- end }}
 {{- define "baton.tlsDir" -}}/etc/baton/tls{{- end }}
+{{- define "baton.workerClientTlsDir" -}}/etc/baton/client-tls{{- end }}
 
 {{/* The TLS Secret; required when TLS is on. */}}
 {{- define "baton.tlsSecretName" -}}

@@ -115,7 +115,7 @@ async fn run_all(
     files: &[std::path::PathBuf],
     workload: Map<String, Value>,
 ) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&format!("http://{addr}")).await?;
+    let mut clients = Clients::plain(&format!("http://{addr}")).await?;
     let mut paths = Vec::with_capacity(files.len());
     for file in files {
         paths.push(playbook::register_file(&mut clients, file).await?.path);

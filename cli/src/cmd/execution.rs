@@ -30,7 +30,7 @@ pub(crate) async fn run(
     watch: bool,
     client: &ClientArgs,
 ) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let path = resolve_path(&mut clients, target).await?;
     let workload = workload_overrides(set)?;
     let request = v1::RunExecutionRequest {
@@ -63,7 +63,7 @@ async fn resolve_path(clients: &mut Clients, target: &str) -> Result<String, Fai
 
 /// Shows one execution.
 pub(crate) async fn get(id: i64, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .executions
         .get(v1::GetExecutionRequest { id })
@@ -83,7 +83,7 @@ pub(crate) async fn list(
         None => v1::ExecutionState::Unspecified,
         Some(word) => parse_state(word)?,
     };
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let request = v1::ListExecutionsRequest {
         state: state.into(),
         limit,
@@ -109,7 +109,7 @@ fn parse_state(word: &str) -> Result<v1::ExecutionState, Failure> {
 /// Prints an execution's events; with `follow`, until it ends, exiting with
 /// its outcome.
 pub(crate) async fn events(id: i64, follow: bool, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let printer = Printer::new(client.output);
     if follow {
         return follow_to_end(&mut clients, id, printer).await;
@@ -201,7 +201,7 @@ fn event_detail(event: &Value) -> String {
 
 /// Cancels an execution and its unfinished jobs.
 pub(crate) async fn cancel(id: i64, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .executions
         .cancel(v1::CancelExecutionRequest { id })

@@ -37,7 +37,7 @@ pub(crate) struct Filter<'a> {
 /// Lists jobs, newest first.
 pub(crate) async fn list(filter: Filter<'_>, client: &ClientArgs) -> Result<(), Failure> {
     let state = filter.state.map(parse_state).transpose()?;
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let request = v1::ListJobsRequest {
         state: state.unwrap_or_default().into(),
         execution_id: filter.execution.unwrap_or(0),
@@ -64,7 +64,7 @@ fn parse_state(word: &str) -> Result<v1::JobState, Failure> {
 
 /// Shows a job and its attempt history.
 pub(crate) async fn get(id: i64, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .jobs
         .get(v1::GetJobRequest { id })
@@ -135,7 +135,7 @@ fn duration(start: &Value, end: &Value) -> String {
 
 /// Puts a dead or cancelled job back in its queue.
 pub(crate) async fn requeue(id: i64, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .jobs
         .requeue(v1::RequeueJobRequest { id })
@@ -147,7 +147,7 @@ pub(crate) async fn requeue(id: i64, client: &ClientArgs) -> Result<(), Failure>
 
 /// Cancels a queued or leased job.
 pub(crate) async fn cancel(id: i64, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .jobs
         .cancel(v1::CancelJobRequest { id })

@@ -19,7 +19,7 @@ const COLUMNS: &[(&str, &str)] = &[
 
 /// Registers a playbook file; a refused one prints every problem, exit 2.
 pub(crate) async fn register(file: &Path, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let playbook = register_file(&mut clients, file).await?;
     Printer::new(client.output).record(&render::playbook(&playbook));
     Ok(())
@@ -52,7 +52,7 @@ fn refused(file: &Path, status: tonic::Status) -> Failure {
 
 /// Lists the latest version of every playbook.
 pub(crate) async fn list(client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let reply = clients
         .playbooks
         .list(v1::ListPlaybooksRequest::default())
@@ -65,7 +65,7 @@ pub(crate) async fn list(client: &ClientArgs) -> Result<(), Failure> {
 
 /// Shows one playbook version, its YAML included.
 pub(crate) async fn get(path: &str, version: u32, client: &ClientArgs) -> Result<(), Failure> {
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let request = v1::GetPlaybookRequest {
         path: path.to_owned(),
         version,

@@ -18,7 +18,7 @@ pub(crate) async fn simulate(
 ) -> Result<(), Failure> {
     let playbook_yaml = std::fs::read_to_string(file)
         .map_err(|e| Failure::usage(format!("reading {}: {e}", file.display())))?;
-    let mut clients = Clients::connect(&client.broker).await?;
+    let mut clients = Clients::connect(client).await?;
     let request = v1::SimulateRequest {
         retry: None,
         playbook_yaml,

@@ -1,7 +1,7 @@
 //! The long-running commands: `baton broker serve | migrate` and
 //! `baton worker`.
 
-use baton_broker::{Broker, BrokerConfig};
+use baton_broker::{Broker, BrokerConfig, ServerTls};
 use baton_worker::{WorkerConfig, telemetry};
 use tokio::net::TcpListener;
 
@@ -27,6 +27,14 @@ async fn serve(args: BrokerServeArgs) -> Result<(), Failure> {
     config.listen = args.listen;
     config.lease_timeout = args.lease_timeout;
     config.metrics_listen = args.metrics_listen;
+    config.auth_token_file = args.auth_token_file;
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(ServerTls {
+            cert,
+            key,
+            client_ca: args.tls_client_ca,
+        });
+    }
     config
         .validate()
         .map_err(|e| Failure::usage(e.to_string()))?;
@@ -55,6 +63,10 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), Failure> {
     config.concurrency = args.concurrency;
     config.grace = args.grace;
     config.metrics_listen = args.metrics_listen;
+    config.auth_token_file = args.auth_token_file;
+    config.tls_ca = args.tls_ca;
+    config.tls_cert = args.tls_cert;
+    config.tls_key = args.tls_key;
     if !args.queues.is_empty() {
         config.queues = args.queues;
     }

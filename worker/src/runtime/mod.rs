@@ -25,7 +25,10 @@ use baton_proto::v1::broker_client::BrokerClient;
 use baton_proto::v1::{Hello, LeaseResponse, LeasedJob, ReleaseRequest};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{Id, JoinError, JoinSet};
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
 
 use self::backoff::Backoff;
@@ -35,7 +38,22 @@ use crate::executor::{ExecutorSettings, Executors, PythonSettings};
 use crate::metrics::{self, Metrics};
 use crate::{Error, WorkerConfig};
 
-type Client = BrokerClient<Channel>;
+type Client = BrokerClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds the configured `authorization` header, if any, to every call.
+#[derive(Debug, Clone)]
+struct Bearer(Option<AsciiMetadataValue>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
 
 /// How long results may take to reach the broker once attempts are done.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,11 +85,11 @@ async fn run_with(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     config.validate()?;
-    let channel = Endpoint::from_shared(config.broker.clone())
-        .map_err(|err| Error::Config(format!("broker url `{}`: {err}", config.broker)))?
+    let channel = config
+        .endpoint()?
         .connect_timeout(Duration::from_secs(5))
         .connect_lazy();
-    let client = BrokerClient::new(channel);
+    let client = BrokerClient::with_interceptor(channel, Bearer(config.bearer()?));
     let executors = Executors::new(executor_settings(&config))?;
     let (settled_tx, settled) = mpsc::unbounded_channel();
     let outbox = Outbox::spawn(client.clone(), settled_tx);

@@ -1,0 +1,178 @@
+//! The checks every request passes before it reaches the store. They need
+//! no database, so the services, the fuzz target and the property tests
+//! all run the very same functions: a refusal here is an
+//! [`Error::InvalidArgument`] naming the field and why, and nothing has
+//! been stored.
+
+use baton_dsl::{Playbook, RetryPolicy};
+use baton_proto::v1 as pb;
+
+use crate::error::Error;
+use crate::model::{NewJob, Report};
+use crate::service::convert;
+
+/// Largest playbook text accepted, in bytes, as the proto documents.
+pub const MAX_YAML_BYTES: usize = 1024 * 1024;
+/// Most jobs one Enqueue may carry.
+pub const MAX_BATCH: usize = 10_000;
+/// Most credits one Lease message may grant.
+pub const MAX_CREDITS: i32 = 10_000;
+
+/// The playbook a Run names: by id, or by path and version (0: latest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlaybookRef {
+    /// A catalog id.
+    Id(i64),
+    /// A catalog path and version.
+    Path {
+        /// The playbook's path.
+        path: String,
+        /// The version; 0 means the latest.
+        version: u32,
+    },
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::InvalidArgument(message.into())
+}
+
+/// A Register's playbook, parsed; every problem is one `line:col: path:
+/// message` line.
+pub fn register(request: &pb::RegisterPlaybookRequest) -> Result<Playbook, Error> {
+    playbook(&request.yaml)
+}
+
+fn playbook(yaml: &str) -> Result<Playbook, Error> {
+    if yaml.len() > MAX_YAML_BYTES {
+        return Err(invalid(format!(
+            "1:1: (document): document is {} bytes, more than the limit of {MAX_YAML_BYTES} bytes",
+            yaml.len()
+        )));
+    }
+    baton_dsl::parse_playbook(yaml).map_err(|diagnostics| invalid(diagnostics.to_string()))
+}
+
+/// An Enqueue's jobs: at least one, at most [`MAX_BATCH`], each valid.
+pub fn enqueue(request: &pb::EnqueueJobsRequest) -> Result<Vec<NewJob>, Error> {
+    match request.jobs.len() {
+        0 => Err(invalid("jobs: at least one job is required")),
+        n if n > MAX_BATCH => Err(invalid(format!(
+            "jobs: {n} jobs is more than the limit of {MAX_BATCH}"
+        ))),
+        _ => request.jobs.iter().enumerate().map(job).collect(),
+    }
+}
+
+/// Job `index` of an Enqueue: a task kind name and a valid retry block.
+///
+/// Kinds are open: a worker in any language may run kinds of its own
+/// (`python`, `http` and `noop` are the Rust worker's), so only the name's
+/// form is checked; a job of a kind no worker takes waits in its queue.
+fn job((index, spec): (usize, &pb::JobSpec)) -> Result<NewJob, Error> {
+    let kind = spec.kind.as_str();
+    if !kind.trim().is_empty() && !is_kind_name(kind) {
+        return Err(invalid(format!(
+            "jobs[{index}].kind: `{}` is not a task kind name \
+             (1 to 64 of a-z, 0-9, `_`, `-` and `.`)",
+            kind.escape_debug()
+        )));
+    }
+    convert::new_job(index, spec)
+}
+
+fn is_kind_name(kind: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c);
+    kind.len() <= 64 && kind.chars().all(allowed)
+}
+
+/// A Complete's report.
+pub fn complete(request: &pb::CompleteRequest) -> Result<Report, Error> {
+    decision(request.decision.as_ref())?;
+    convert::report(true, request.outcome.as_ref(), request.decision.as_ref())
+}
+
+/// A Fail's report; it must carry the task's error.
+pub fn fail(request: &pb::FailRequest) -> Result<Report, Error> {
+    decision(request.decision.as_ref())?;
+    convert::report(false, request.outcome.as_ref(), request.decision.as_ref())
+}
+
+/// A worker's decision: its jitter factor must be a finite number. Its
+/// delays may be anything; the broker clamps them against the policy.
+fn decision(decision: Option<&pb::Decision>) -> Result<(), Error> {
+    match decision {
+        Some(d) if !d.jitter_factor.is_finite() || d.jitter_factor < 0.0 => Err(invalid(format!(
+            "decision.jitter_factor: must be a finite number of at least 0, found {}",
+            d.jitter_factor
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The playbook a Run names; a path or an id is required.
+pub fn run(request: &pb::RunExecutionRequest) -> Result<PlaybookRef, Error> {
+    if request.playbook_id != 0 {
+        return Ok(PlaybookRef::Id(request.playbook_id));
+    }
+    if request.path.is_empty() {
+        return Err(invalid("path or playbook_id is required"));
+    }
+    Ok(PlaybookRef::Path {
+        path: request.path.clone(),
+        version: request.version,
+    })
+}
+
+/// The credits one Lease message grants: 0 to [`MAX_CREDITS`].
+pub fn credits(credits: &pb::Credits) -> Result<u32, Error> {
+    u32::try_from(credits.credits)
+        .ok()
+        .filter(|_| credits.credits <= MAX_CREDITS)
+        .ok_or_else(|| {
+            invalid(format!(
+                "credits: must be between 0 and {MAX_CREDITS}, found {}",
+                credits.credits
+            ))
+        })
+}
+
+/// A Lease stream's first message: a hello.
+pub fn hello(request: &pb::LeaseRequest) -> Result<&pb::Hello, Error> {
+    match &request.msg {
+        Some(pb::lease_request::Msg::Hello(hello)) => Ok(hello),
+        _ => Err(invalid("the first message of a lease stream must be hello")),
+    }
+}
+
+/// A later Lease message: the credits it grants.
+pub fn lease_request(request: &pb::LeaseRequest) -> Result<u32, Error> {
+    match &request.msg {
+        Some(pb::lease_request::Msg::Credits(c)) => credits(c),
+        Some(pb::lease_request::Msg::Hello(_)) => Err(invalid("hello may only be sent once")),
+        None => Err(invalid("empty lease request")),
+    }
+}
+
+/// The retry policy a Simulate names: its retry block, or a playbook
+/// step's (the named one, else the first with retries).
+pub fn simulate(request: &pb::SimulateRequest) -> Result<RetryPolicy, Error> {
+    if request.playbook_yaml.is_empty() {
+        let block = request
+            .retry
+            .as_ref()
+            .map(baton_proto::convert::from_value)
+            .unwrap_or_default();
+        return RetryPolicy::from_json(&block).map_err(|d| invalid(d.to_string()));
+    }
+    let playbook = playbook(&request.playbook_yaml)?;
+    let step = if request.step.is_empty() {
+        playbook.steps.iter().find(|s| s.retry.max_attempts > 1)
+    } else {
+        playbook.step(&request.step)
+    };
+    let step = step.ok_or_else(|| match request.step.as_str() {
+        "" => invalid("no step of the playbook has a retry block"),
+        name => invalid(format!("the playbook has no step `{name}`")),
+    })?;
+    Ok(step.retry.clone())
+}

@@ -3,12 +3,11 @@
 //! processes and certificates made for each test.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use baton_proto::convert::to_struct_value;
 use baton_proto::v1;
-use baton_proto::v1::jobs_client::JobsClient;
+use baton_proto::v1::executions_client::ExecutionsClient;
 use baton_proto::v1::playbooks_client::PlaybooksClient;
 use baton_testkit::Cluster;
 use baton_testkit::cluster::{Flags, Options};
@@ -16,7 +15,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use serde_json::json;
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -145,29 +143,52 @@ async fn plain_channel(cluster: &Cluster) -> Result<Channel> {
     Ok(Endpoint::from_shared(cluster.url())?.connect().await?)
 }
 
-/// Enqueues a noop job and waits until it is done.
+/// A one-step playbook whose noop step succeeds.
+const ONE_STEP: &str = "apiVersion: noetl.io/v1
+kind: Playbook
+metadata: {name: access, path: access/one-step}
+workflow:
+  - step: start
+    type: noop
+    next: [end]
+  - step: end
+";
+
+/// Runs a one-step playbook through the broker and waits, on its event
+/// stream, until it ends; it must complete.
 async fn run_a_job(channel: Channel, token: Option<&str>) -> Result<()> {
-    let mut jobs = JobsClient::new(with_token(channel, token));
-    let spec = v1::JobSpec {
-        kind: "noop".to_owned(),
-        payload: Some(to_struct_value(&json!({}))),
-        ..v1::JobSpec::default()
+    let mut playbooks = PlaybooksClient::new(with_token(channel.clone(), token));
+    let mut executions = ExecutionsClient::new(with_token(channel, token));
+    let request = v1::RegisterPlaybookRequest {
+        yaml: ONE_STEP.to_owned(),
     };
-    let reply = jobs
-        .enqueue(v1::EnqueueJobsRequest { jobs: vec![spec] })
-        .await?
-        .into_inner();
-    let id = reply.jobs.first().context("nothing enqueued")?.id;
-    let deadline = Instant::now() + JOB_DEADLINE;
-    loop {
-        let job = jobs.get(v1::GetJobRequest { id }).await?.into_inner().job;
-        let state = job.context("no job")?.state();
-        if state == v1::JobState::Done {
-            return Ok(());
+    playbooks.register(request).await?;
+    let request = v1::RunExecutionRequest {
+        path: "access/one-step".to_owned(),
+        ..Default::default()
+    };
+    let run = executions.run(request).await?.into_inner();
+    let id = run.execution.context("no execution")?.id;
+
+    let request = v1::WatchEventsRequest {
+        execution_id: id,
+        ..Default::default()
+    };
+    let mut events = executions.watch_events(request).await?.into_inner();
+    let last = tokio::time::timeout(JOB_DEADLINE, async {
+        let mut last = String::new();
+        while let Some(event) = events.message().await? {
+            last = event.name;
         }
-        ensure!(Instant::now() < deadline, "job {id} still {state:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        Ok::<_, Status>(last)
+    })
+    .await
+    .context("the execution did not end in time")??;
+    ensure!(
+        last == "execution_completed",
+        "execution {id} ended with {last}"
+    );
+    Ok(())
 }
 
 fn baton_cli(args: &[&str]) -> Result<std::process::Output> {

@@ -59,13 +59,23 @@ pub(crate) struct ClientArgs {
     /// How records are printed.
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
     pub(crate) output: OutputFormat,
+    /// How to authenticate to the broker.
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
+}
+
+/// How a client or a worker proves itself to a broker: its bearer token and
+/// TLS files. The same flags and variables for every command that connects.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ConnectArgs {
     /// A file whose first token is sent as the bearer token.
     #[arg(long, env = "BATON_AUTH_TOKEN_FILE", value_name = "FILE")]
     pub(crate) auth_token_file: Option<PathBuf>,
     /// CA certificates (PEM) that sign the broker's certificate.
     #[arg(long, env = "BATON_TLS_CA", value_name = "FILE")]
     pub(crate) tls_ca: Option<PathBuf>,
-    /// A client certificate (PEM) to present to a broker that requires one.
+    /// A client certificate (PEM) to present to a broker that requires one
+    /// (mTLS).
     #[arg(
         long,
         env = "BATON_TLS_CERT",
@@ -195,28 +205,9 @@ pub(crate) struct WorkerArgs {
     /// Serve Prometheus metrics at `/metrics` on this address.
     #[arg(long, env = "BATON_METRICS_LISTEN", value_name = "ADDR")]
     pub(crate) metrics_listen: Option<SocketAddr>,
-    /// A file whose first token is sent as the bearer token.
-    #[arg(long, env = "BATON_AUTH_TOKEN_FILE", value_name = "FILE")]
-    pub(crate) auth_token_file: Option<PathBuf>,
-    /// CA certificates (PEM) that sign the broker's certificate.
-    #[arg(long, env = "BATON_TLS_CA", value_name = "FILE")]
-    pub(crate) tls_ca: Option<PathBuf>,
-    /// A client certificate (PEM) to present to the broker (mTLS).
-    #[arg(
-        long,
-        env = "BATON_TLS_CERT",
-        value_name = "FILE",
-        requires = "tls_key"
-    )]
-    pub(crate) tls_cert: Option<PathBuf>,
-    /// The private key (PEM) of `--tls-cert`.
-    #[arg(
-        long,
-        env = "BATON_TLS_KEY",
-        value_name = "FILE",
-        requires = "tls_cert"
-    )]
-    pub(crate) tls_key: Option<PathBuf>,
+    /// How to authenticate to the broker.
+    #[command(flatten)]
+    pub(crate) connect: ConnectArgs,
 }
 
 /// `baton playbook …`.

@@ -13,7 +13,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Status};
 
-use crate::args::ClientArgs;
+use crate::args::{ClientArgs, ConnectArgs};
 
 /// A connection to the broker that sends the bearer token, if any.
 pub(crate) type Transport = InterceptedService<Channel, Bearer>;
@@ -60,13 +60,13 @@ impl Clients {
     /// Connects to the broker `args` name, with its token and TLS files.
     pub(crate) async fn connect(args: &ClientArgs) -> Result<Self, Failure> {
         let endpoint = endpoint(&args.broker)?;
-        let endpoint = match tls(args)? {
+        let endpoint = match tls(&args.connect)? {
             Some(tls) => endpoint
                 .tls_config(tls)
                 .map_err(|e| Failure::usage(format!("TLS settings: {e}")))?,
             None => endpoint,
         };
-        let bearer = match &args.auth_token_file {
+        let bearer = match &args.connect.auth_token_file {
             Some(path) => Some(bearer(path)?),
             None => None,
         };
@@ -99,7 +99,7 @@ fn endpoint(url: &str) -> Result<Endpoint, Failure> {
 }
 
 /// The TLS settings of `args`, or `None` when it names no TLS file.
-fn tls(args: &ClientArgs) -> Result<Option<ClientTlsConfig>, Failure> {
+fn tls(args: &ConnectArgs) -> Result<Option<ClientTlsConfig>, Failure> {
     if args.tls_ca.is_none() && args.tls_cert.is_none() {
         return Ok(None);
     }

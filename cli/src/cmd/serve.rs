@@ -63,10 +63,10 @@ pub(crate) async fn worker(args: WorkerArgs) -> Result<(), Failure> {
     config.concurrency = args.concurrency;
     config.grace = args.grace;
     config.metrics_listen = args.metrics_listen;
-    config.auth_token_file = args.auth_token_file;
-    config.tls_ca = args.tls_ca;
-    config.tls_cert = args.tls_cert;
-    config.tls_key = args.tls_key;
+    config.auth_token_file = args.connect.auth_token_file;
+    config.tls_ca = args.connect.tls_ca;
+    config.tls_cert = args.connect.tls_cert;
+    config.tls_key = args.connect.tls_key;
     if !args.queues.is_empty() {
         config.queues = args.queues;
     }

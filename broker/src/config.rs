@@ -20,7 +20,7 @@ pub struct BrokerConfig {
     /// How often workers are told to heartbeat. Default a third of
     /// `lease_timeout`, so two heartbeats can be lost before expiry.
     pub heartbeat_interval: Option<Duration>,
-    /// Most jobs one claim statement leases for one stream. Default 100.
+    /// Most jobs one claim statement leases for one stream. Default 500.
     pub claim_batch_size: u32,
     /// Largest gRPC message accepted, in bytes. Default 4 MiB.
     pub max_message_size: usize,
@@ -100,7 +100,7 @@ impl BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             lease_timeout: Duration::from_secs(30),
             heartbeat_interval: None,
-            claim_batch_size: 100,
+            claim_batch_size: 500,
             max_message_size: 4 * 1024 * 1024,
             max_connections: 20,
             reaper: ReaperConfig::default(),

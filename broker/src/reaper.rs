@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::config::ConfigError;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -70,20 +72,29 @@ pub struct Reaper {
     store: Store,
     config: ReaperConfig,
     metrics: Arc<Metrics>,
+    /// The shortest lease this broker grants: a grant cannot expire
+    /// before a timer set less than this far ahead.
+    shortest_lease: Duration,
 }
 
 impl Reaper {
     /// A reaper over `store`.
     pub fn new(store: Store, config: ReaperConfig) -> Self {
-        Reaper::with_metrics(store, config, Arc::default())
+        Reaper::with_metrics(store, config, Arc::default(), Duration::ZERO)
     }
 
     /// A reaper that counts what it expires in a broker's `metrics`.
-    pub(crate) fn with_metrics(store: Store, config: ReaperConfig, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn with_metrics(
+        store: Store,
+        config: ReaperConfig,
+        metrics: Arc<Metrics>,
+        shortest_lease: Duration,
+    ) -> Self {
         Reaper {
             store,
             config,
             metrics,
+            shortest_lease,
         }
     }
 
@@ -131,14 +142,20 @@ impl Reaper {
     }
 
     /// Sleeps until the earliest lease may have expired. A lease granted
-    /// meanwhile may expire sooner than the timer was set for, so each grant
-    /// re-reads the earliest expiry; grants that come while the reaper is
-    /// busy wake it once.
+    /// meanwhile may expire sooner than the timer was set for (when the
+    /// timer is more than a lease away), and then the grant re-reads the
+    /// earliest expiry; grants that come while the reaper is busy wake it
+    /// once.
     async fn wait_for_next_expiry(&self) {
+        let mut deadline = Instant::now() + self.pause().await;
         loop {
             tokio::select! {
-                () = tokio::time::sleep(self.pause().await) => return,
-                () = self.store.lease_granted() => {}
+                () = tokio::time::sleep_until(deadline) => return,
+                () = self.store.lease_granted() => {
+                    if deadline > Instant::now() + self.shortest_lease {
+                        deadline = Instant::now() + self.pause().await;
+                    }
+                }
             }
         }
     }

@@ -24,7 +24,8 @@ use crate::error::Error;
 use crate::metrics::{self, Exporter, Metrics};
 use crate::reaper::Reaper;
 use crate::service::{
-    BrokerService, ExecutionsService, JobsService, LeaseSettings, PlaybooksService, PoliciesService,
+    BrokerService, Committer, ExecutionsService, JobsService, LeaseSettings, PlaybooksService,
+    PoliciesService,
 };
 use crate::store::Store;
 
@@ -87,7 +88,13 @@ impl Broker {
     /// [`Reaper::run_once`] instead of waiting for the loop.
     pub fn reaper(&self) -> Reaper {
         let config = self.config.reaper.clone();
-        Reaper::with_metrics(self.store.clone(), config, self.metrics.clone())
+        let shortest_lease = self.config.lease_timeout;
+        Reaper::with_metrics(
+            self.store.clone(),
+            config,
+            self.metrics.clone(),
+            shortest_lease,
+        )
     }
 
     /// Serves gRPC on `listener` until `shutdown` completes, with the
@@ -136,6 +143,7 @@ impl Broker {
                 heartbeat_interval: self.config.heartbeat_interval(),
                 claim_batch_size: self.config.claim_batch_size,
                 metrics: self.metrics.clone(),
+                committer: Committer::spawn(store.clone(), self.metrics.clone()),
             },
         };
         let (health, health_service) = tonic_health::server::health_reporter();

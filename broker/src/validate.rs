@@ -10,6 +10,7 @@ use baton_proto::v1 as pb;
 use crate::error::Error;
 use crate::model::{NewJob, Report};
 use crate::service::convert;
+use crate::store::{Call, ReportItem};
 
 /// Largest playbook text accepted, in bytes, as the proto documents.
 pub const MAX_YAML_BYTES: usize = 1024 * 1024;
@@ -144,12 +145,72 @@ pub fn hello(request: &pb::LeaseRequest) -> Result<&pb::Hello, Error> {
     }
 }
 
-/// A later Lease message: the credits it grants.
-pub fn lease_request(request: &pb::LeaseRequest) -> Result<u32, Error> {
+/// What a later Lease message asks for.
+#[derive(Debug)]
+pub enum LeaseAsk {
+    /// More credits.
+    Credits(u32),
+    /// Finished attempts, each checked on its own: a malformed report is
+    /// refused alone, in its ack.
+    Reports(Vec<Result<ReportItem, RefusedReport>>),
+}
+
+/// A report on a lease stream that failed its checks.
+#[derive(Debug)]
+pub struct RefusedReport {
+    /// The job it named.
+    pub job_id: i64,
+    /// The token it carried.
+    pub token: i64,
+    /// Why it was refused.
+    pub error: Error,
+}
+
+/// A later Lease message: credits, or reports (1 to [`MAX_BATCH`]).
+pub fn lease_request(request: &pb::LeaseRequest) -> Result<LeaseAsk, Error> {
     match &request.msg {
-        Some(pb::lease_request::Msg::Credits(c)) => credits(c),
+        Some(pb::lease_request::Msg::Credits(c)) => credits(c).map(LeaseAsk::Credits),
+        Some(pb::lease_request::Msg::Reports(r)) => reports(r).map(LeaseAsk::Reports),
         Some(pb::lease_request::Msg::Hello(_)) => Err(invalid("hello may only be sent once")),
         None => Err(invalid("empty lease request")),
+    }
+}
+
+fn reports(reports: &pb::Reports) -> Result<Vec<Result<ReportItem, RefusedReport>>, Error> {
+    let count = reports.reports.len();
+    if count == 0 || count > MAX_BATCH {
+        return Err(invalid(format!(
+            "reports: must hold 1 to {MAX_BATCH} reports, found {count}"
+        )));
+    }
+    Ok(reports.reports.iter().map(report).collect())
+}
+
+/// One report of a Reports message, checked as its unary call would be.
+fn report(report: &pb::Report) -> Result<ReportItem, RefusedReport> {
+    use pb::report::Report as Body;
+    let (call, job_id, token, checked) = match &report.report {
+        Some(Body::Complete(r)) => (Call::Complete, r.job_id, r.lease_token, complete(r)),
+        Some(Body::Fail(r)) => (Call::Fail, r.job_id, r.lease_token, fail(r)),
+        None => (
+            Call::Complete,
+            0,
+            0,
+            Err(invalid("report: complete or fail is required")),
+        ),
+    };
+    match checked {
+        Ok(report) => Ok(ReportItem {
+            call,
+            job_id,
+            token,
+            report,
+        }),
+        Err(error) => Err(RefusedReport {
+            job_id,
+            token,
+            error,
+        }),
     }
 }
 

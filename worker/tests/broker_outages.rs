@@ -93,7 +93,7 @@ async fn a_result_finished_after_its_lease_expired_is_refused() {
     first.release().await;
     // The result is in the outbox before the broker returns; otherwise a
     // refused heartbeat could stop the attempt before it has one.
-    logs.logged("Result not delivered yet").await;
+    logs.logged("Result held until the broker is back").await;
     broker.restart().await;
     // The stale result reaches the broker before the retry's: one outbox
     // delivers both, in order.
@@ -123,7 +123,7 @@ async fn results_finished_while_the_broker_is_down_are_delivered_when_it_returns
     broker.stop().await;
     held.release().await;
     held.exited().await;
-    logs.logged("Result not delivered yet").await;
+    logs.logged("Result held until the broker is back").await;
     broker.restart().await;
 
     let mut events = broker.watch(execution.id).await;

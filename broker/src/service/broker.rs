@@ -8,7 +8,7 @@ use tracing::Instrument;
 use super::convert;
 use super::lease::{LeaseSettings, Outbound, open};
 use crate::model::{HeartbeatAnswer, Report};
-use crate::store::{Call, Store};
+use crate::store::{Call, ReportItem, Store};
 use crate::validate;
 
 /// The worker protocol's handlers.
@@ -26,12 +26,19 @@ impl BrokerService {
         token: i64,
         report: Report,
     ) -> Result<pb::Resolution, Status> {
-        let resolution = self.store.report(call, job_id, token, report).await?;
-        self.settings.metrics.reported(call, token, &resolution);
+        let item = ReportItem {
+            call,
+            job_id,
+            token,
+            report,
+        };
+        let mut answers = self.settings.committer.submit(vec![item]).await;
+        let resolution = answers
+            .pop()
+            .unwrap_or_else(|| Err(Status::internal("no answer")))?;
         let span = tracing::Span::current();
         span.record("attempt", resolution.attempt);
         span.record("state", resolution.state.as_str());
-        tracing::info!(reason = ?resolution.reason.map(|r| r.as_str()), "{}", resolution.message);
         Ok(convert::resolution(&resolution))
     }
 }

@@ -15,18 +15,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use baton_proto::v1 as pb;
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tonic::{Status, Streaming};
 use tracing::Instrument;
 
+use super::commit::Committer;
 use super::convert;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::model::{ClaimRequest, LeasedJob, Timestamp};
-use crate::store::{JobWake, Store};
-use crate::validate;
+use crate::store::{JobWake, ReportItem, Store};
+use crate::validate::{self, LeaseAsk, RefusedReport};
 
 /// Most credits a stream may hold unspent.
 const MAX_OUTSTANDING: u32 = 1_000_000;
@@ -46,6 +47,8 @@ pub(crate) struct LeaseSettings {
     pub(crate) claim_batch_size: u32,
     /// Counts leases as claims return them.
     pub(crate) metrics: Arc<Metrics>,
+    /// Writes reports sent on the streams, with every other report.
+    pub(crate) committer: Committer,
 }
 
 /// Starts a session over `inbound` and returns its outbound stream.
@@ -166,7 +169,12 @@ impl Session {
             let due = self.due.unwrap_or_else(far_future);
             tokio::select! {
                 message = inbound.message() => match message {
-                    Ok(Some(request)) => self.on_request(request)?,
+                    Ok(Some(request)) => {
+                        self.on_request(request)?;
+                        if !self.take_ready(inbound)? {
+                            return Ok(());
+                        }
+                    }
                     Ok(None) | Err(_) => return Ok(()),
                 },
                 wake = wakes.recv(), if hungry => self.on_wake(wake),
@@ -176,11 +184,43 @@ impl Session {
         }
     }
 
+    /// Takes every message already received, so that credits granted a
+    /// few at a time are claimed in one statement; false when the stream
+    /// ended.
+    fn take_ready(&mut self, inbound: &mut Streaming<pb::LeaseRequest>) -> Result<bool, Status> {
+        loop {
+            match inbound.message().now_or_never() {
+                None => return Ok(true),
+                Some(Ok(Some(request))) => self.on_request(request)?,
+                Some(Ok(None) | Err(_)) => return Ok(false),
+            }
+        }
+    }
+
     fn on_request(&mut self, request: pb::LeaseRequest) -> Result<(), Status> {
-        let granted = validate::lease_request(&request)?;
-        self.credits = self.credits.saturating_add(granted).min(MAX_OUTSTANDING);
-        self.due = None;
+        match validate::lease_request(&request)? {
+            LeaseAsk::Credits(granted) => {
+                self.credits = self.credits.saturating_add(granted).min(MAX_OUTSTANDING);
+                self.due = None;
+            }
+            LeaseAsk::Reports(reports) => self.on_reports(reports),
+        }
         Ok(())
+    }
+
+    /// Hands reports to the group commit and acknowledges them when
+    /// written, without holding up this stream's leases meanwhile.
+    fn on_reports(&self, reports: Vec<Result<ReportItem, RefusedReport>>) {
+        let committer = self.settings.committer.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let acks = acknowledge(&committer, reports).await;
+            let reply = pb::LeaseResponse {
+                msg: Some(pb::lease_response::Msg::Acks(pb::Acks { acks })),
+            };
+            // A worker gone meanwhile resends on its next stream.
+            let _ = tx.send(Ok(reply)).await;
+        });
     }
 
     /// Claims now when the wake concerns this stream and is due; arms the
@@ -228,6 +268,49 @@ impl Session {
             .await?;
         self.due = next.map(|at| instant_at(at).max(Instant::now() + BUSY_RETRY));
         Ok(())
+    }
+}
+
+/// Writes the well-formed reports and answers every report, refused ones
+/// with the status their unary call would have got.
+async fn acknowledge(
+    committer: &Committer,
+    reports: Vec<Result<ReportItem, RefusedReport>>,
+) -> Vec<pb::Ack> {
+    let mut acks = Vec::with_capacity(reports.len());
+    let mut items = Vec::with_capacity(reports.len());
+    for report in reports {
+        match report {
+            Ok(item) => items.push(item),
+            Err(refused) => {
+                let status = Status::from(refused.error);
+                acks.push(ack(refused.job_id, refused.token, Err(status)));
+            }
+        }
+    }
+    let keys: Vec<(i64, i64)> = items.iter().map(|i| (i.job_id, i.token)).collect();
+    let answers = committer.submit(items).await;
+    let written = keys.into_iter().zip(answers);
+    acks.extend(written.map(|((job_id, token), answer)| ack(job_id, token, answer)));
+    acks
+}
+
+fn ack(job_id: i64, lease_token: i64, answer: Result<crate::model::Resolution, Status>) -> pb::Ack {
+    match answer {
+        Ok(resolution) => pb::Ack {
+            job_id,
+            lease_token,
+            resolution: Some(convert::resolution(&resolution)),
+            code: 0,
+            message: String::new(),
+        },
+        Err(status) => pb::Ack {
+            job_id,
+            lease_token,
+            resolution: None,
+            code: status.code() as i32,
+            message: status.message().to_owned(),
+        },
     }
 }
 

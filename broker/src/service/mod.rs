@@ -2,6 +2,7 @@
 //! and converts the answer; errors become statuses in `status` only.
 
 mod broker;
+mod commit;
 pub(crate) mod convert;
 mod executions;
 mod jobs;
@@ -11,6 +12,7 @@ mod policies;
 mod status;
 
 pub(crate) use broker::BrokerService;
+pub(crate) use commit::Committer;
 pub(crate) use executions::ExecutionsService;
 pub(crate) use jobs::JobsService;
 pub(crate) use lease::LeaseSettings;

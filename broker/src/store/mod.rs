@@ -14,6 +14,7 @@
 //! ([`workflow`]) and the playbook catalog's ([`catalog`]). Each backend
 //! keeps only its SQL and how it binds and decodes values.
 
+mod batch;
 mod catalog;
 mod events;
 mod leases;
@@ -40,6 +41,7 @@ use crate::model::{
     LeasedJob, NewJob, PlaybookRecord, Report, Resolution, Timestamp,
 };
 
+pub use batch::{Answers, ReportItem};
 pub(crate) use scheme::Scheme;
 pub use signals::{JobWake, Signals};
 
@@ -179,7 +181,21 @@ impl Store {
         token: i64,
         report: Report,
     ) -> Result<Resolution, Error> {
-        dispatch!(self, backend => backend.report(call, job_id, token, report).await)
+        let item = ReportItem {
+            call,
+            job_id,
+            token,
+            report,
+        };
+        let mut answers = self.report_many(vec![item]).await?;
+        answers.pop().unwrap_or_else(|| Err(batch::unanswered()))
+    }
+
+    /// Records many reports in one transaction (a group commit) and
+    /// answers each as [`Store::report`] would, in order. An `Err` means
+    /// the transaction failed and nothing of the batch was written.
+    pub async fn report_many(&self, items: Vec<ReportItem>) -> Result<Answers, Error> {
+        dispatch!(self, backend => backend.report_many(items).await)
     }
 
     /// Extends a lease by `lease_timeout`.

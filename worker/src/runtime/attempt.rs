@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use baton_proto::convert;
 use baton_proto::v1::{CompleteRequest, FailRequest, LeasedJob};
 use serde_json::Map;
-use tokio::sync::mpsc;
 use tracing::{Instrument, Span};
 
 use super::Client;
@@ -22,20 +21,22 @@ use crate::policy;
 pub(super) struct Env {
     pub(super) client: Client,
     pub(super) executors: Executors,
-    pub(super) outbox: mpsc::UnboundedSender<Report>,
     pub(super) metrics: Arc<Metrics>,
 }
 
-/// Runs `job` to its end and queues its report; returns without a report
-/// when a heartbeat says the attempt must stop (cancelled, lease lost).
-/// Returns whether a report was queued.
-pub(super) async fn run(env: Arc<Env>, job: LeasedJob, heartbeat_every: Duration) -> bool {
+/// Runs `job` to its end and returns its report; returns none when a
+/// heartbeat says the attempt must stop (cancelled, lease lost).
+pub(super) async fn run(
+    env: Arc<Env>,
+    job: LeasedJob,
+    heartbeat_every: Duration,
+) -> Option<Report> {
     let span = span::attempt(&job);
     attempt(env, job, heartbeat_every).instrument(span).await
 }
 
-async fn attempt(env: Arc<Env>, job: LeasedJob, heartbeat_every: Duration) -> bool {
-    tracing::info!(kind = job.kind.as_str(), "Attempt started");
+async fn attempt(env: Arc<Env>, job: LeasedJob, heartbeat_every: Duration) -> Option<Report> {
+    tracing::debug!(kind = job.kind.as_str(), "Attempt started");
     let mut meter = env.metrics.start(&job.kind);
     let task = task_of(&job);
     let heartbeats = heartbeat::until_stopped(env.client.clone(), &job, heartbeat_every);
@@ -45,7 +46,7 @@ async fn attempt(env: Arc<Env>, job: LeasedJob, heartbeat_every: Duration) -> bo
         stop = heartbeats => {
             meter.ended(stop.as_str());
             stopped(stop);
-            return false;
+            return None;
         }
     };
     meter.ran(began.elapsed());
@@ -66,10 +67,7 @@ async fn attempt(env: Arc<Env>, job: LeasedJob, heartbeat_every: Duration) -> bo
     span::record_end(&Span::current(), &output, decision.as_ref());
     log_end(&output);
 
-    // A closed outbox means the worker is gone; nothing is left to tell.
-    env.outbox
-        .send(report(&job, &output, decision.as_ref()))
-        .is_ok()
+    Some(report(&job, &output, decision.as_ref()))
 }
 
 fn stopped(stop: Stop) {
@@ -82,7 +80,7 @@ fn stopped(stop: Stop) {
 
 fn log_end(output: &TaskOutput) {
     match &output.error {
-        None => tracing::info!("Attempt succeeded"),
+        None => tracing::debug!("Attempt succeeded"),
         Some(error) => tracing::info!(error = error.message.as_str(), "Attempt failed"),
     }
 }

@@ -1,12 +1,13 @@
 //! The worker runtime: the lease stream, attempts, shutdown and reconnects.
 //!
 //! One loop owns the lease stream. It grants a credit per free slot, spawns
-//! an attempt task per leased job, and grants one more credit each time an
-//! attempt's slot frees: when its report has been delivered (or dropped),
-//! or when it ended with nothing to report. When the stream breaks it reconnects with backoff while
+//! an attempt task per leased job, sends finished attempts' reports on the
+//! stream, and grants one more credit each time an attempt's slot frees:
+//! when the broker acknowledged its report, or when it ended with nothing
+//! to report. When the stream breaks it reconnects with backoff while
 //! running attempts go on; their reports wait in the outbox. On shutdown it
 //! stops asking for jobs, gives running attempts `grace` to finish, stops
-//! and releases the rest, and flushes the outbox.
+//! and releases the rest, and delivers the outbox with unary calls.
 
 mod attempt;
 mod backoff;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use baton_proto::v1::broker_client::BrokerClient;
 use baton_proto::v1::{Hello, LeaseResponse, LeasedJob, ReleaseRequest};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{Id, JoinError, JoinSet};
 use tonic::metadata::AsciiMetadataValue;
 use tonic::service::Interceptor;
@@ -32,7 +33,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status, Streaming};
 
 use self::backoff::Backoff;
-use self::outbox::Outbox;
+use self::outbox::{Outbox, Report};
 use self::session::{Inbound, Session};
 use crate::executor::{ExecutorSettings, Executors, PythonSettings};
 use crate::metrics::{self, Metrics};
@@ -91,16 +92,12 @@ async fn run_with(
         .connect_lazy();
     let client = BrokerClient::with_interceptor(channel, Bearer(config.bearer()?));
     let executors = Executors::new(executor_settings(&config))?;
-    let (settled_tx, settled) = mpsc::unbounded_channel();
-    let outbox = Outbox::spawn(client.clone(), settled_tx);
-
     let env = Arc::new(attempt::Env {
         client: client.clone(),
         executors,
-        outbox: outbox.sender(),
         metrics,
     });
-    let mut worker = Worker::new(config, client, env, settled);
+    let mut worker = Worker::new(config, client.clone(), env);
     let shutdown = std::pin::pin!(shutdown);
     let ended = worker.serve(shutdown).await;
 
@@ -109,8 +106,9 @@ async fn run_with(
         Ended::Refused(err) => (None, Err(err)),
     };
     worker.drain(responses).await;
+    let outbox = std::mem::take(&mut worker.outbox);
     drop(worker);
-    outbox.flush(FLUSH_TIMEOUT).await;
+    outbox.flush(client, FLUSH_TIMEOUT).await;
     result
 }
 
@@ -191,30 +189,22 @@ struct Worker {
     config: WorkerConfig,
     client: Client,
     env: Arc<attempt::Env>,
-    /// Each attempt task ends saying whether it queued a report.
-    attempts: JoinSet<bool>,
+    /// Each attempt task ends with its report, if it has one.
+    attempts: JoinSet<Option<Report>>,
     running: HashMap<Id, Lease>,
-    /// Reports queued in the outbox and not yet settled: their slots are
-    /// still taken.
-    unsettled: u32,
-    settled: mpsc::UnboundedReceiver<()>,
+    /// Reports not yet acknowledged: their slots are still taken.
+    outbox: Outbox,
 }
 
 impl Worker {
-    fn new(
-        config: WorkerConfig,
-        client: Client,
-        env: Arc<attempt::Env>,
-        settled: mpsc::UnboundedReceiver<()>,
-    ) -> Self {
+    fn new(config: WorkerConfig, client: Client, env: Arc<attempt::Env>) -> Self {
         Worker {
             config,
             client,
             env,
             attempts: JoinSet::new(),
             running: HashMap::new(),
-            unsettled: 0,
-            settled,
+            outbox: Outbox::default(),
         }
     }
 
@@ -234,7 +224,10 @@ impl Worker {
                     backoff.reset();
                     match self.pump(session, shutdown.as_mut()).await {
                         Ok(responses) => return Ended::Shutdown(Some(responses)),
-                        Err(status) => status,
+                        Err(status) => {
+                            self.outbox.resend();
+                            status
+                        }
                     }
                 }
                 Err(status) if refused(&status) => return Ended::Refused(Error::refused(&status)),
@@ -248,39 +241,65 @@ impl Worker {
                 retry_in_ms = pause.as_millis(),
                 "Broker unreachable; reconnecting"
             );
-            tokio::select! {
-                () = shutdown.as_mut() => return Ended::Shutdown(None),
-                () = tokio::time::sleep(pause) => {}
+            if self.wait_offline(pause, shutdown.as_mut()).await {
+                return Ended::Shutdown(None);
             }
         }
     }
 
-    /// Runs one session: spawns leased jobs and grants a credit per freed
-    /// slot. Ends with the stream's responses on shutdown, or
-    /// with the status that broke it.
+    /// Waits `pause` before reconnecting, queueing the reports of
+    /// attempts that end meanwhile; true when shutdown came first.
+    async fn wait_offline<F: Future<Output = ()>>(
+        &mut self,
+        pause: Duration,
+        mut shutdown: Pin<&mut F>,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + pause;
+        loop {
+            tokio::select! {
+                () = shutdown.as_mut() => return true,
+                () = tokio::time::sleep_until(deadline) => return false,
+                Some(joined) = self.attempts.join_next_with_id() => self.finished_offline(joined),
+            }
+        }
+    }
+
+    /// Runs one session: spawns leased jobs, sends reports as attempts
+    /// end, and grants a credit per freed slot. Ends with the stream's
+    /// responses on shutdown, or with the status that broke it.
     async fn pump<F: Future<Output = ()>>(
         &mut self,
         mut session: Session,
         mut shutdown: Pin<&mut F>,
     ) -> Result<Streaming<LeaseResponse>, Status> {
         loop {
+            if let Some(reports) = self.outbox.next_message() {
+                session.report(reports);
+            }
+            let held = self.outbox.held_until();
             tokio::select! {
                 () = shutdown.as_mut() => return Ok(session.into_responses()),
                 inbound = session.next() => match inbound {
                     Inbound::Job(job) => self.start(*job, session.heartbeat_every),
+                    Inbound::Acks(acks) => session.grant(self.outbox.acknowledged(acks)),
                     Inbound::Closed(status) => return Err(status),
                 },
                 Some(joined) = self.attempts.join_next_with_id() => {
-                    if self.finished(joined) {
-                        session.grant(1).await;
-                    }
+                    session.grant(self.finished_all(joined));
                 }
-                Some(()) = self.settled.recv() => {
-                    self.unsettled = self.unsettled.saturating_sub(1);
-                    session.grant(1).await;
-                }
+                () = sleep_until(held), if held.is_some() => {}
             }
         }
+    }
+
+    /// Forgets `joined` and every other attempt already over, so that
+    /// their reports leave in one message; returns the slots freed.
+    fn finished_all(&mut self, joined: Result<(Id, Option<Report>), JoinError>) -> u32 {
+        let mut freed = u32::from(self.finished(joined));
+        while let Some(joined) = self.attempts.try_join_next_with_id() {
+            freed += u32::from(self.finished(joined));
+        }
+        freed
     }
 
     fn hello(&self) -> Hello {
@@ -293,7 +312,7 @@ impl Worker {
 
     fn free_slots(&self) -> u32 {
         let running = u32::try_from(self.running.len()).unwrap_or(u32::MAX);
-        let taken = running.saturating_add(self.unsettled);
+        let taken = running.saturating_add(self.outbox.unsettled());
         self.config.concurrency.saturating_sub(taken)
     }
 
@@ -307,26 +326,35 @@ impl Worker {
         self.running.insert(handle.id(), lease);
     }
 
-    /// Forgets attempts and reports that ended while no stream was open.
+    /// Forgets attempts that ended while no stream was open; their
+    /// reports wait in the outbox.
     fn reap(&mut self) {
         while let Some(joined) = self.attempts.try_join_next_with_id() {
-            self.finished(joined);
-        }
-        while self.settled.try_recv().is_ok() {
-            self.unsettled = self.unsettled.saturating_sub(1);
+            self.finished_offline(joined);
         }
     }
 
-    /// Forgets an ended attempt; true when its slot is free now, false
-    /// when it waits for its report to settle.
-    fn finished(&mut self, joined: Result<(Id, bool), JoinError>) -> bool {
+    fn finished_offline(&mut self, joined: Result<(Id, Option<Report>), JoinError>) {
+        let job_id = joined
+            .as_ref()
+            .ok()
+            .and_then(|(_, r)| r.as_ref().map(Report::job_id));
+        self.finished(joined);
+        if let Some(job_id) = job_id {
+            tracing::debug!(job_id, "Result held until the broker is back");
+        }
+    }
+
+    /// Forgets an ended attempt and queues its report; true when its slot
+    /// is free now, false when it waits for its report to settle.
+    fn finished(&mut self, joined: Result<(Id, Option<Report>), JoinError>) -> bool {
         let id = match joined {
-            Ok((id, true)) => {
+            Ok((id, Some(report))) => {
                 self.running.remove(&id);
-                self.unsettled += 1;
+                self.outbox.push(report);
                 return false;
             }
-            Ok((id, false)) => id,
+            Ok((id, None)) => id,
             Err(err) => {
                 if err.is_panic() {
                     tracing::error!(error = %err, "Attempt task panicked; its lease will expire");
@@ -393,6 +421,14 @@ impl Worker {
             }
         }
         futures::future::join_all(releases).await;
+    }
+}
+
+/// Resolves at `at`, or never when there is no `at`.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,12 +1,13 @@
-//! One lease stream: Hello, Welcome, then credits out and jobs in.
+//! One lease stream: Hello, Welcome, then credits and reports out, jobs
+//! and acks in.
 
 use std::time::Duration;
 
 use baton_proto::v1::lease_request::Msg as Ask;
 use baton_proto::v1::lease_response::Msg as Answer;
-use baton_proto::v1::{Credits, Hello, LeaseRequest, LeaseResponse, LeasedJob};
+use baton_proto::v1::{Ack, Credits, Hello, LeaseRequest, LeaseResponse, LeasedJob, Reports};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::Client;
@@ -20,7 +21,10 @@ const MIN_HEARTBEAT: Duration = Duration::from_millis(10);
 /// An open lease stream.
 #[derive(Debug)]
 pub(super) struct Session {
-    requests: mpsc::Sender<LeaseRequest>,
+    /// Unbounded so that sending never waits on the broker while the
+    /// broker waits on this worker to read: what goes out is bounded by
+    /// the slots anyway.
+    requests: mpsc::UnboundedSender<LeaseRequest>,
     pub(super) responses: Streaming<LeaseResponse>,
     /// How often running attempts heartbeat, from the broker's Welcome.
     pub(super) heartbeat_every: Duration,
@@ -30,6 +34,7 @@ pub(super) struct Session {
 #[derive(Debug)]
 pub(super) enum Inbound {
     Job(Box<LeasedJob>),
+    Acks(Vec<Ack>),
     Closed(Status),
 }
 
@@ -40,18 +45,18 @@ impl Session {
         hello: Hello,
         credits: u32,
     ) -> Result<Self, Status> {
-        let (requests, outgoing) = mpsc::channel(64);
+        let (requests, outgoing) = mpsc::unbounded_channel();
         // Queued before the call so a broker that answers headers only after
         // the first message still answers.
         let hello = LeaseRequest {
             msg: Some(Ask::Hello(hello)),
         };
         requests
-            .try_send(hello)
-            .map_err(|_| Status::internal("lease queue full"))?;
+            .send(hello)
+            .map_err(|_| Status::internal("lease queue closed"))?;
 
         let mut responses = client
-            .lease(ReceiverStream::new(outgoing))
+            .lease(UnboundedReceiverStream::new(outgoing))
             .await?
             .into_inner();
         let welcome = match responses.message().await? {
@@ -77,12 +82,12 @@ impl Session {
             responses,
             heartbeat_every,
         };
-        session.grant(credits).await;
+        session.grant(credits);
         Ok(session)
     }
 
     /// Grants more credits; a closed stream shows up on the next read.
-    pub(super) async fn grant(&self, credits: u32) {
+    pub(super) fn grant(&self, credits: u32) {
         let Ok(credits) = i32::try_from(credits) else {
             return;
         };
@@ -90,17 +95,29 @@ impl Session {
             let ask = LeaseRequest {
                 msg: Some(Ask::Credits(Credits { credits })),
             };
-            let _ = self.requests.send(ask).await;
+            let _ = self.requests.send(ask);
         }
     }
 
-    /// Waits for the next leased job, or for the stream to end.
+    /// Sends finished attempts' reports; a closed stream shows up on the
+    /// next read.
+    pub(super) fn report(&self, reports: Reports) {
+        let ask = LeaseRequest {
+            msg: Some(Ask::Reports(reports)),
+        };
+        let _ = self.requests.send(ask);
+    }
+
+    /// Waits for the next leased job or acks, or for the stream to end.
     pub(super) async fn next(&mut self) -> Inbound {
         loop {
             match self.responses.message().await {
                 Ok(Some(LeaseResponse {
                     msg: Some(Answer::Job(job)),
                 })) => return Inbound::Job(Box::new(job)),
+                Ok(Some(LeaseResponse {
+                    msg: Some(Answer::Acks(acks)),
+                })) => return Inbound::Acks(acks.acks),
                 Ok(Some(_)) => tracing::debug!("Unexpected lease message ignored"),
                 Ok(None) => return Inbound::Closed(Status::unavailable("lease stream ended")),
                 Err(status) => return Inbound::Closed(status),

@@ -12,22 +12,31 @@ use crate::store::rows::ms;
 
 /// Picks due jobs in lease order (priority, available_at, id) with
 /// `SKIP LOCKED`, so concurrent brokers never wait on nor share a job.
-/// Jobs whose execution is locked by a finishing job are skipped for this
-/// round (`runnable`): their `action_started` must not slip between that
+/// Each queue is read on its own, in the order of its claim index, so a
+/// claim reads only the rows it takes however long the backlog (one scan
+/// over `queue = ANY(..)` would sort every due job first). Jobs whose
+/// execution is locked by a finishing job are skipped for this round
+/// (`runnable`): their `action_started` must not slip between that
 /// execution's other events. The same statement leases, inserts attempt
 /// rows and events, and returns the leased jobs with their template
 /// context.
 const CLAIM: &str = "
 WITH picked AS (
-    SELECT id, execution_id FROM jobs
-    WHERE state = 'queued'
-      AND queue = ANY($1)
-      AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
-      AND available_at <= now()
-      AND attempts < max_attempts
-    ORDER BY priority, available_at, id
+    SELECT c.id, c.execution_id
+    FROM unnest($1::text[]) AS q(queue)
+    CROSS JOIN LATERAL (
+        SELECT id, execution_id, priority, available_at FROM jobs
+        WHERE state = 'queued'
+          AND queue = q.queue
+          AND (cardinality($2::text[]) = 0 OR kind = ANY($2))
+          AND available_at <= now()
+          AND attempts < max_attempts
+        ORDER BY priority, available_at, id
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) c
+    ORDER BY c.priority, c.available_at, c.id
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
 ), free_executions AS (
     SELECT id FROM executions
     WHERE id IN (SELECT execution_id FROM picked)

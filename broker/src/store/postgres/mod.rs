@@ -9,6 +9,7 @@
 //! jobs whose execution is busy.
 
 mod backlog;
+mod batch;
 mod claim;
 mod events;
 mod executions;

@@ -7,35 +7,15 @@ use baton_dsl::Decision;
 use super::events::record;
 use super::lease::fence;
 use super::rows::{AttemptRow, at, stored};
-use super::{Lite, Tx, lock_job};
+use super::{Lite, Tx};
 use crate::error::Error;
-use crate::model::{Attempt, DecisionRecord, Job, JobState, Report, Resolution, Timestamp};
+use crate::model::{Attempt, DecisionRecord, Job, JobState, Resolution, Timestamp};
 use crate::store::Call;
 use crate::store::leases::stale;
 use crate::store::resolve::{self, Ending, StepNext, Verdict};
 use crate::store::rows::ms;
 
 impl Lite {
-    pub(crate) async fn report(
-        &self,
-        call: Call,
-        job_id: i64,
-        token: i64,
-        report: Report,
-    ) -> Result<Resolution, Error> {
-        let mut tx = self.begin().await?;
-        let job = lock_job(&mut tx, job_id).await?;
-        if job.state != JobState::Leased || job.lease_token != Some(token) {
-            let answer = answer_stale(&mut tx, &job, token, call).await;
-            self.commit(tx).await?;
-            return answer;
-        }
-        let ending = Ending::reported(call, report);
-        let resolution = self.finish(&mut tx, &job, ending).await?;
-        self.commit(tx).await?;
-        Ok(resolution)
-    }
-
     /// Applies the policy to the attempt that `job` (locked, leased) ran.
     pub(super) async fn finish(
         &self,
@@ -143,7 +123,12 @@ async fn update_attempt(
 /// stored answer when the same call already finished this attempt, the
 /// cancellation when the job was cancelled under this lease, otherwise a
 /// recorded, refused call.
-async fn answer_stale(tx: &mut Tx, job: &Job, token: i64, call: Call) -> Result<Resolution, Error> {
+pub(super) async fn answer_stale(
+    tx: &mut Tx,
+    job: &Job,
+    token: i64,
+    call: Call,
+) -> Result<Resolution, Error> {
     if let Some(previous) = previous(tx, job.id, token, call).await? {
         return Ok(previous);
     }

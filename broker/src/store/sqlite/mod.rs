@@ -15,6 +15,7 @@
 //!   [`Lite::commit`] drains it and fires [`Signals`] once committed.
 
 mod backlog;
+mod batch;
 mod claim;
 mod connect;
 mod events;

@@ -1,0 +1,140 @@
+//! Group commit: reports from every lease stream and every unary call are
+//! written together.
+//!
+//! One task takes all the reports waiting, writes them in one transaction
+//! and answers each. While one batch is written the next one gathers, so
+//! batches grow with load by themselves, and a lone report is written at
+//! once: no timer ever holds an answer back.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tonic::Status;
+
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::model::Resolution;
+use crate::store::{ReportItem, Store};
+
+/// Most reports written in one transaction; a bigger backlog is written in
+/// several, so no answer waits behind an unbounded batch.
+const MAX_GROUP: usize = 2_000;
+/// Reports submitted and not yet taken by the writer, in submissions.
+const QUEUE: usize = 1_024;
+/// How often a batch that hit a deadlock or a serialization failure is
+/// tried again before its reports are refused.
+const RETRIES: u32 = 3;
+
+/// Each report's answer, in submission order.
+pub(crate) type Answers = Vec<Result<Resolution, Status>>;
+
+/// A handle to the broker's group-commit writer; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Committer {
+    queue: mpsc::Sender<Submission>,
+}
+
+#[derive(Debug)]
+struct Submission {
+    items: Vec<ReportItem>,
+    reply: oneshot::Sender<Answers>,
+}
+
+impl Committer {
+    /// Starts the writer over `store`; it counts resolutions in `metrics`
+    /// and stops when every handle is dropped.
+    pub(crate) fn spawn(store: Store, metrics: Arc<Metrics>) -> Committer {
+        let (queue, submissions) = mpsc::channel(QUEUE);
+        tokio::spawn(write_all(store, metrics, submissions));
+        Committer { queue }
+    }
+
+    /// Writes `items` with whatever else is waiting; resolves once they
+    /// are committed (or refused).
+    pub(crate) async fn submit(&self, items: Vec<ReportItem>) -> Answers {
+        let count = items.len();
+        let (reply, answer) = oneshot::channel();
+        let gone = || vec![Err(Status::unavailable("broker shutting down")); count];
+        if self.queue.send(Submission { items, reply }).await.is_err() {
+            return gone();
+        }
+        answer.await.unwrap_or_else(|_| gone())
+    }
+}
+
+async fn write_all(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Submission>) {
+    while let Some(first) = queue.recv().await {
+        let group = gather(first, &mut queue);
+        let items: Vec<ReportItem> = group.iter().flat_map(|s| s.items.iter().cloned()).collect();
+        let answers = write(&store, &metrics, items).await;
+        answer(group, answers);
+    }
+}
+
+/// `first` and whatever else is already waiting, up to [`MAX_GROUP`]
+/// reports (a single bigger submission still goes whole).
+fn gather(first: Submission, queue: &mut mpsc::Receiver<Submission>) -> Vec<Submission> {
+    let mut count = first.items.len();
+    let mut group = vec![first];
+    while count < MAX_GROUP {
+        let Ok(next) = queue.try_recv() else { break };
+        count += next.items.len();
+        group.push(next);
+    }
+    group
+}
+
+/// Writes one group, retrying it whole when the database aborted it for
+/// a lock cycle with another broker.
+async fn write(store: &Store, metrics: &Metrics, items: Vec<ReportItem>) -> Answers {
+    let mut tries = 0;
+    loop {
+        match store.report_many(items.clone()).await {
+            Ok(answers) => return settle(metrics, &items, answers),
+            Err(err) if retryable(&err) && tries < RETRIES => {
+                tries += 1;
+                tracing::debug!(error = %err, tries, "Report batch aborted; writing it again");
+            }
+            Err(err) => return vec![Err(Status::from(err)); items.len()],
+        }
+    }
+}
+
+/// Counts each answer in the metrics and turns errors into statuses.
+fn settle(
+    metrics: &Metrics,
+    items: &[ReportItem],
+    answers: Vec<Result<Resolution, Error>>,
+) -> Answers {
+    let settle = |(item, answer): (&ReportItem, Result<Resolution, Error>)| {
+        let resolution = answer?;
+        metrics.reported(item.call, item.token, &resolution);
+        tracing::debug!(
+            job_id = item.job_id,
+            attempt = resolution.attempt,
+            state = resolution.state.as_str(),
+            "{}",
+            resolution.message
+        );
+        Ok(resolution)
+    };
+    items.iter().zip(answers).map(settle).collect()
+}
+
+/// Deadlocks and serialization failures: the transaction was rolled back
+/// and may simply be run again.
+fn retryable(err: &Error) -> bool {
+    let Error::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40P01" | "40001"))
+}
+
+fn answer(group: Vec<Submission>, answers: Answers) {
+    let mut answers = answers.into_iter();
+    for submission in group {
+        let mine: Answers = answers.by_ref().take(submission.items.len()).collect();
+        // The caller may have gone (a closed stream); its jobs are written.
+        let _ = submission.reply.send(mine);
+    }
+}

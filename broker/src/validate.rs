@@ -78,7 +78,19 @@ fn job((index, spec): (usize, &pb::JobSpec)) -> Result<NewJob, Error> {
             kind.escape_debug()
         )));
     }
-    convert::new_job(index, spec)
+    let job = convert::new_job(index, spec)?;
+    if has_nul(&job.payload)
+        || job
+            .idempotency_key
+            .as_deref()
+            .is_some_and(|k| k.contains('\0'))
+    {
+        return Err(invalid(format!(
+            "jobs[{index}]: text may not contain the NUL character (U+0000), \
+             which the store cannot hold"
+        )));
+    }
+    Ok(job)
 }
 
 fn is_kind_name(kind: &str) -> bool {
@@ -89,13 +101,45 @@ fn is_kind_name(kind: &str) -> bool {
 /// A Complete's report.
 pub fn complete(request: &pb::CompleteRequest) -> Result<Report, Error> {
     decision(request.decision.as_ref())?;
-    convert::report(true, request.outcome.as_ref(), request.decision.as_ref())
+    let report = convert::report(true, request.outcome.as_ref(), request.decision.as_ref())?;
+    storable(report)
 }
 
 /// A Fail's report; it must carry the task's error.
 pub fn fail(request: &pb::FailRequest) -> Result<Report, Error> {
     decision(request.decision.as_ref())?;
-    convert::report(false, request.outcome.as_ref(), request.decision.as_ref())
+    let report = convert::report(false, request.outcome.as_ref(), request.decision.as_ref())?;
+    storable(report)
+}
+
+/// Refuses a report holding the NUL character, which Postgres text and
+/// jsonb cannot store: refused here, on both stores alike, rather than
+/// failing the write of every report committed with it.
+fn storable(report: Report) -> Result<Report, Error> {
+    let error = report.error.as_ref();
+    let texts = [
+        error.map(|e| e.error_type.as_str()),
+        error.map(|e| e.message.as_str()),
+        error.map(|e| e.traceback.as_str()),
+        report.outcome.error.as_deref(),
+        report.decision.as_ref().and_then(|d| d.message.as_deref()),
+    ];
+    if texts.into_iter().flatten().any(|t| t.contains('\0')) || has_nul(&report.outcome.result) {
+        return Err(invalid(
+            "report: text may not contain the NUL character (U+0000), which the store cannot hold",
+        ));
+    }
+    Ok(report)
+}
+
+fn has_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
 }
 
 /// A worker's decision: its jitter factor must be a finite number. Its

@@ -95,9 +95,36 @@ async fn write(store: &Store, metrics: &Metrics, items: Vec<ReportItem>) -> Answ
                 tries += 1;
                 tracing::debug!(error = %err, tries, "Report batch aborted; writing it again");
             }
+            Err(err) if items.len() > 1 && refused_by_database(&err) => {
+                return write_each(store, metrics, items).await;
+            }
             Err(err) => return vec![Err(Status::from(err)); items.len()],
         }
     }
+}
+
+/// Writes a group that the database refused one report at a time, so the
+/// report it cannot store is refused alone and the others are written.
+async fn write_each(store: &Store, metrics: &Metrics, items: Vec<ReportItem>) -> Answers {
+    tracing::warn!(
+        count = items.len(),
+        "Report batch refused; writing its reports one by one"
+    );
+    let mut answers = Vec::with_capacity(items.len());
+    for item in items {
+        let answer = match store.report_many(vec![item.clone()]).await {
+            Ok(one) => settle(metrics, std::slice::from_ref(&item), one),
+            Err(err) => vec![Err(Status::from(err))],
+        };
+        answers.extend(answer);
+    }
+    answers
+}
+
+/// An error the database raised about the data or a constraint, as
+/// opposed to the connection failing: another report may well succeed.
+fn refused_by_database(err: &Error) -> bool {
+    matches!(err, Error::Database(sqlx::Error::Database(_)))
 }
 
 /// Counts each answer in the metrics and turns errors into statuses.

@@ -266,9 +266,18 @@ impl Session {
             .store
             .next_due(&self.claim.queues, &self.claim.kinds)
             .await?;
-        self.due = next.map(|at| instant_at(at).max(Instant::now() + BUSY_RETRY));
+        self.due = next.map(|at| next_claim_at(instant_at(at)));
         Ok(())
     }
+}
+
+/// When to claim again for the earliest job a claim left behind: at its
+/// due time, or after [`BUSY_RETRY`] when it is due already (a claim
+/// skips due jobs only while their execution or row is locked elsewhere,
+/// and claiming again at once would spin).
+fn next_claim_at(due: Instant) -> Instant {
+    let now = Instant::now();
+    if due > now { due } else { now + BUSY_RETRY }
 }
 
 /// Writes the well-formed reports and answers every report, refused ones

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod backend;
+pub mod stream;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;

@@ -116,7 +116,7 @@ async fn insert_bare(tx: &mut Tx, job: &NewJob) -> Result<Job, Error> {
         "INSERT INTO jobs (queue, kind, payload, priority, available_at, max_attempts, retry,
             idempotency_key)
          VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8)
-         ON CONFLICT (idempotency_key) DO NOTHING
+         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *",
     )
     .bind(&job.queue)

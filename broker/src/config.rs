@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::health::HealthConfig;
 use crate::reaper::ReaperConfig;
 
 /// How a broker connects, listens, leases and reaps.
@@ -25,10 +26,12 @@ pub struct BrokerConfig {
     /// Largest gRPC message accepted, in bytes. Default 4 MiB.
     pub max_message_size: usize,
     /// Most database connections in the broker's pool (the listener takes
-    /// one more of its own). Default 20.
+    /// one more of its own, and so does the health probe). Default 20.
     pub max_connections: u32,
     /// The reaper of expired leases.
     pub reaper: ReaperConfig,
+    /// The probe that tells whether the database is reachable.
+    pub health: HealthConfig,
     /// Where [`crate::Broker::serve`] serves Prometheus metrics at
     /// `/metrics` (see the glossary's "Metrics"); port 0 picks a free one,
     /// logged as `Metrics listening addr=…`. Default `None`: no endpoint.
@@ -104,6 +107,7 @@ impl BrokerConfig {
             max_message_size: 4 * 1024 * 1024,
             max_connections: 20,
             reaper: ReaperConfig::default(),
+            health: HealthConfig::default(),
             metrics_listen: None,
             auth_token_file: None,
             tls: None,
@@ -130,7 +134,8 @@ impl BrokerConfig {
         range("max_connections", self.max_connections.into(), 2, 10_000)?;
         let size = u64::try_from(self.max_message_size).unwrap_or(u64::MAX);
         range("max_message_size", size, 1024, 1 << 30)?;
-        self.reaper.validate()
+        self.reaper.validate()?;
+        self.health.validate()
     }
 }
 

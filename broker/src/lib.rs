@@ -9,6 +9,7 @@ pub mod auth;
 mod config;
 mod error;
 mod flow;
+mod health;
 mod metrics;
 mod migrate;
 pub mod model;
@@ -21,6 +22,7 @@ pub mod validate;
 
 pub use config::{BrokerConfig, ConfigError, ServerTls};
 pub use error::Error;
+pub use health::HealthConfig;
 pub use migrate::{migrate, migrate_down};
 pub use reaper::{ReapCounts, Reaper, ReaperConfig};
 pub use server::Broker;

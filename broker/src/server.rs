@@ -12,15 +12,14 @@ use baton_proto::v1::playbooks_server::PlaybooksServer;
 use baton_proto::v1::policies_server::PoliciesServer;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::server::Router;
+use tonic::transport::server::{Router, TcpIncoming};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic_health::ServingStatus;
 
 use crate::auth::{self, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ServerTls};
 use crate::error::Error;
+use crate::health::{Gate, Health, Probe};
 use crate::metrics::{self, Exporter, Metrics};
 use crate::reaper::Reaper;
 use crate::service::{
@@ -28,15 +27,6 @@ use crate::service::{
     PoliciesService,
 };
 use crate::store::Store;
-
-/// The fully qualified names of Baton's services, for health checks.
-const SERVICES: &[&str] = &[
-    "baton.v1.Broker",
-    "baton.v1.Playbooks",
-    "baton.v1.Executions",
-    "baton.v1.Jobs",
-    "baton.v1.Policies",
-];
 
 /// A broker, connected to its database and ready to serve.
 #[derive(Debug, Clone)]
@@ -46,6 +36,7 @@ pub struct Broker {
     metrics: Arc<Metrics>,
     auth: Authenticator,
     tls: Option<ServerTlsConfig>,
+    health: Health,
 }
 
 /// Aborts a background task when the server stops.
@@ -76,6 +67,7 @@ impl Broker {
             metrics: Arc::default(),
             auth,
             tls,
+            health: Health::new(),
         })
     }
 
@@ -98,8 +90,8 @@ impl Broker {
     }
 
     /// Serves gRPC on `listener` until `shutdown` completes, with the
-    /// notification listener, the reaper and, when `metrics_listen` is set,
-    /// the metrics endpoint running alongside.
+    /// notification listener, the reaper, the database probe and, when
+    /// `metrics_listen` is set, the metrics endpoint running alongside.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -111,8 +103,14 @@ impl Broker {
         let _reap = AbortOnDrop(tokio::spawn(self.reaper().run()));
         let address = listener.local_addr().ok();
         let router = self.router().await?;
+        let _probe = self
+            .probe()?
+            .map(|probe| AbortOnDrop(tokio::spawn(probe.run())));
         tracing::info!(address = ?address, "Broker serving");
-        let incoming = TcpListenerStream::new(listener);
+        // Replies and pushed jobs are small writes: holding one back until
+        // the last is acknowledged (Nagle) meets the peer's delayed ACK and
+        // adds up to 40 ms to a call.
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         router
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
@@ -146,12 +144,7 @@ impl Broker {
                 committer: Committer::spawn(store.clone(), self.metrics.clone()),
             },
         };
-        let (health, health_service) = tonic_health::server::health_reporter();
-        for name in [""].iter().chain(SERVICES) {
-            health
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
-        }
+        let health_service = self.health.service().await;
         let mut server = Server::builder();
         if let Some(tls) = self.tls.clone() {
             server = server.tls_config(tls)?;
@@ -182,9 +175,9 @@ impl Broker {
                     JobsServer::new(JobsService { store }).max_decoding_message_size(limit),
                 ),
             )
-            .add_service(
-                self.guarded(PoliciesServer::new(PoliciesService).max_decoding_message_size(limit)),
-            ))
+            .add_service(self.authenticated(
+                PoliciesServer::new(PoliciesService).max_decoding_message_size(limit),
+            )))
     }
 }
 
@@ -216,9 +209,27 @@ fn read_pem(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
 }
 
 impl Broker {
-    /// Wraps a `baton.v1` service in the token check.
-    fn guarded<S>(&self, service: S) -> InterceptedService<S, Authenticator> {
+    /// Wraps a `baton.v1` service that needs the database in the token
+    /// check and the database gate.
+    fn guarded<S>(&self, service: S) -> InterceptedService<S, Gate> {
+        InterceptedService::new(service, self.health.gate(self.auth.clone()))
+    }
+
+    /// Wraps a `baton.v1` service that needs no database in the token check.
+    fn authenticated<S>(&self, service: S) -> InterceptedService<S, Authenticator> {
         InterceptedService::new(service, self.auth.clone())
+    }
+
+    /// The probe of this broker's database; `None` on SQLite.
+    fn probe(&self) -> Result<Option<Probe>, Error> {
+        let config = self.config.health.clone();
+        let signals = self.store.signals().clone();
+        Probe::new(
+            &self.config.database_url,
+            config,
+            self.health.clone(),
+            signals,
+        )
     }
 }
 

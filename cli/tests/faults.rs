@@ -1,4 +1,6 @@
 //! Crashes in the middle of an attempt: nothing is lost.
+//!
+//! Brokers restarting and the database going away are in `outages.rs`.
 
 #[macro_use]
 mod support;
@@ -10,6 +12,7 @@ use baton_testkit::cluster::Options;
 use serde_json::json;
 
 use support::Session;
+use support::faults::{BATCH, FaultBatch};
 
 const SLOW_STEP: &str = "apiVersion: noetl.io/v1
 kind: Playbook
@@ -31,6 +34,7 @@ async fn a_job_whose_worker_is_killed_runs_again_on_another_worker() -> Result<(
     let options = Options {
         workers: 1,
         lease_timeout: "1s".to_owned(),
+        ..Options::default()
     };
     let mut s = Session::start_with(Backend::Postgres, &options).await?;
     let path = s.register(SLOW_STEP).await?;
@@ -89,5 +93,37 @@ async fn sigterm_lets_the_running_attempt_finish_and_the_worker_exit_0() -> Resu
         "{:?}",
         ended.names()
     );
+    Ok(())
+}
+
+/// Workers killed with SIGKILL one after the other while a batch of
+/// randomly failing jobs runs, each replaced: the attempts they were
+/// running expire and run again elsewhere, and every job still ends done
+/// or dead with its attempts and events in agreement and no job leased
+/// twice at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_ends_once_per_job_when_its_workers_are_killed_mid_attempt() -> Result<()> {
+    let options = Options {
+        workers: 2,
+        lease_timeout: "2s".to_owned(),
+        ..Options::default()
+    };
+    let mut s = Session::start_with(Backend::Postgres, &options).await?;
+    let batch = FaultBatch::start(&s, BATCH).await?;
+
+    for (victim, after) in [(0, 10), (1, 30)] {
+        batch.wait_for_first(after).await?;
+        s.cluster.workers[victim].kill().await?;
+        let running = batch.running().await?;
+        ensure!(
+            running > 0,
+            "the batch ended before worker {victim} was killed"
+        );
+        s.cluster.add_worker()?;
+    }
+    let counts = batch.finish().await?;
+
+    let expired = counts.get("attempts lease_expired");
+    ensure!(expired > 0, "no attempt was cut short by a kill:\n{counts}");
     Ok(())
 }

@@ -12,7 +12,7 @@ use sqlx::{PgPool, SqlitePool};
 use tempfile::TempDir;
 
 use crate::metrics::Scrape;
-use crate::postgres::fresh_database;
+use crate::postgres::{admin_url, fresh_database_on};
 use crate::process::Process;
 
 /// How long a process may take to start listening.
@@ -34,6 +34,10 @@ pub struct Options {
     pub workers: u32,
     /// The broker's `--lease-timeout`.
     pub lease_timeout: String,
+    /// The administrative URL of the Postgres server the deployment's
+    /// database is created on (a [`crate::pg_server::PgServer`]'s, for a
+    /// test that stops it). Default `None`: the one `DATABASE_URL` names.
+    pub admin_url: Option<String>,
 }
 
 impl Default for Options {
@@ -41,6 +45,7 @@ impl Default for Options {
         Options {
             workers: 1,
             lease_timeout: "30s".to_owned(),
+            admin_url: None,
         }
     }
 }
@@ -103,6 +108,9 @@ pub struct Cluster {
     binary: PathBuf,
     dir: TempDir,
     flags: Flags,
+    options: Options,
+    /// Brokers restarted so far, to name their new logs.
+    restarts: u32,
 }
 
 impl Cluster {
@@ -115,7 +123,9 @@ impl Cluster {
                 let dir = tempfile::tempdir()?;
                 let (database_url, dev) = start_dev(binary, dir.path(), options)?;
                 let node = node(dev).await?;
-                Ok(Cluster::new(backend, database_url, vec![node], binary, dir))
+                let mut cluster = Cluster::new(backend, database_url, vec![node], binary, dir);
+                cluster.options = options.clone();
+                Ok(cluster)
             }
         }
     }
@@ -140,15 +150,22 @@ impl Cluster {
         flags: Flags,
     ) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
-        let url = migrated_database(binary, dir.path()).await?;
+        let admin = match &options.admin_url {
+            Some(admin) => admin.clone(),
+            None => admin_url()?,
+        };
+        let url = migrated_database(binary, dir.path(), &admin).await?;
         let mut brokers = Vec::with_capacity(workers.len());
         for n in 1..=workers.len() {
             let name = format!("broker-{n}");
-            let broker = spawn_broker(binary, dir.path(), &url, &name, options, &flags.broker)?;
+            let listen = "127.0.0.1:0";
+            let args = broker_args(&url, listen, options, &flags.broker);
+            let broker = Process::spawn(binary, &args, dir.path(), &name)?;
             brokers.push(node(broker).await?);
         }
         let mut cluster = Cluster::new(Backend::Postgres, url, brokers, binary, dir);
         cluster.flags = flags;
+        cluster.options = options.clone();
         for (broker, count) in workers.iter().enumerate() {
             for _ in 0..*count {
                 cluster.add_worker_to(broker)?;
@@ -173,6 +190,8 @@ impl Cluster {
             binary: binary.to_owned(),
             dir,
             flags: Flags::default(),
+            options: Options::default(),
+            restarts: 0,
         }
     }
 
@@ -211,6 +230,21 @@ impl Cluster {
         let worker = Process::spawn(&self.binary, &args, self.dir.path(), &name)?;
         self.workers.push(worker);
         Ok(self.workers.last_mut().expect("just pushed"))
+    }
+
+    /// Kills broker `broker` with SIGKILL and starts it again on the same
+    /// address and database, as a crashed broker restarted by its
+    /// supervisor; returns once it listens. Its new log is
+    /// `broker-N.restart-M.log`, M counting restarts in the cluster.
+    pub async fn restart_broker(&mut self, broker: usize) -> Result<()> {
+        let addr = self.brokers[broker].addr.to_string();
+        self.brokers[broker].process.kill().await?;
+        self.restarts += 1;
+        let name = format!("broker-{}.restart-{}", broker + 1, self.restarts);
+        let args = broker_args(&self.database_url, &addr, &self.options, &self.flags.broker);
+        let process = Process::spawn(&self.binary, &args, self.dir.path(), &name)?;
+        self.brokers[broker] = node(process).await?;
+        Ok(())
     }
 
     /// The `attempts` counter of a job, read from the store itself.
@@ -263,8 +297,8 @@ async fn node(mut process: Process) -> Result<Node> {
     })
 }
 
-async fn migrated_database(binary: &Path, dir: &Path) -> Result<String> {
-    let url = fresh_database("baton_e2e").await?;
+async fn migrated_database(binary: &Path, dir: &Path, admin: &str) -> Result<String> {
+    let url = fresh_database_on(admin, "baton_e2e").await?;
     let mut migrate = Process::spawn(
         binary,
         &["broker", "migrate", "--database-url", &url],
@@ -277,28 +311,27 @@ async fn migrated_database(binary: &Path, dir: &Path) -> Result<String> {
     Ok(url)
 }
 
-fn spawn_broker(
-    binary: &Path,
-    dir: &Path,
-    url: &str,
-    name: &str,
-    options: &Options,
-    extra: &[String],
-) -> Result<Process> {
+/// The command line of a broker on `url` listening on `listen`.
+fn broker_args<'a>(
+    url: &'a str,
+    listen: &'a str,
+    options: &'a Options,
+    extra: &'a [String],
+) -> Vec<&'a str> {
     let mut args = vec![
         "broker",
         "serve",
         "--database-url",
         url,
         "--listen",
-        "127.0.0.1:0",
+        listen,
         "--metrics-listen",
         "127.0.0.1:0",
         "--lease-timeout",
         &options.lease_timeout,
     ];
     args.extend(extra.iter().map(String::as_str));
-    Process::spawn(binary, &args, dir, name)
+    args
 }
 
 fn start_dev(binary: &Path, dir: &Path, options: &Options) -> Result<(String, Process)> {

@@ -1,4 +1,5 @@
-//! A fresh database per test, on the cluster named by `DATABASE_URL`.
+//! A fresh database per test, on the cluster named by `DATABASE_URL` or on
+//! a test's own server ([`crate::pg_server`]).
 
 use anyhow::{Context, Result};
 use sqlx::Connection;
@@ -12,9 +13,14 @@ pub fn admin_url() -> Result<String> {
 
 /// Creates an empty database with a unique name and returns its URL.
 pub async fn fresh_database(prefix: &str) -> Result<String> {
-    let admin = admin_url()?;
+    fresh_database_on(&admin_url()?, prefix).await
+}
+
+/// Creates an empty database with a unique name on the server whose
+/// administrative URL is `admin` and returns its URL.
+pub async fn fresh_database_on(admin: &str, prefix: &str) -> Result<String> {
     let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin)
+    let mut conn = PgConnection::connect(admin)
         .await
         .with_context(|| format!("connecting to {admin}"))?;
     let create = format!("CREATE DATABASE \"{name}\"");
@@ -22,7 +28,7 @@ pub async fn fresh_database(prefix: &str) -> Result<String> {
         .execute(&mut conn)
         .await
         .with_context(|| format!("creating database {name}"))?;
-    Ok(database_url(&admin, &name))
+    Ok(database_url(admin, &name))
 }
 
 /// `admin` with its database name replaced by `name`.

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tonic::Status;
 
 use crate::error::Error;
@@ -24,6 +24,11 @@ const QUEUE: usize = 1_024;
 /// How often a batch that hit a deadlock or a serialization failure is
 /// tried again before its reports are refused.
 const RETRIES: u32 = 3;
+/// Groups written at once: while one transaction waits for its commit to
+/// reach the disk, the next is already being written.
+const WRITERS: usize = 2;
+
+type Queue = mpsc::Receiver<Submission>;
 
 /// Each report's answer, in submission order.
 pub(crate) type Answers = Vec<Result<Resolution, Status>>;
@@ -45,7 +50,14 @@ impl Committer {
     /// and stops when every handle is dropped.
     pub(crate) fn spawn(store: Store, metrics: Arc<Metrics>) -> Committer {
         let (queue, submissions) = mpsc::channel(QUEUE);
-        tokio::spawn(write_all(store, metrics, submissions));
+        let submissions = Arc::new(Mutex::new(submissions));
+        for _ in 0..WRITERS {
+            tokio::spawn(write_all(
+                store.clone(),
+                metrics.clone(),
+                submissions.clone(),
+            ));
+        }
         Committer { queue }
     }
 
@@ -62,9 +74,17 @@ impl Committer {
     }
 }
 
-async fn write_all(store: Store, metrics: Arc<Metrics>, mut queue: mpsc::Receiver<Submission>) {
-    while let Some(first) = queue.recv().await {
-        let group = gather(first, &mut queue);
+/// One writer: takes what waits, writes it, answers it. The queue is
+/// locked only while taking, so the next writer gathers meanwhile.
+async fn write_all(store: Store, metrics: Arc<Metrics>, queue: Arc<Mutex<Queue>>) {
+    loop {
+        let group = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            gather(first, &mut queue)
+        };
         let items: Vec<ReportItem> = group.iter().flat_map(|s| s.items.iter().cloned()).collect();
         let answers = write(&store, &metrics, items).await;
         answer(group, answers);

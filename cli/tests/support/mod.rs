@@ -4,7 +4,10 @@
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
+pub(crate) mod faults;
+
 use std::path::Path;
+use std::process::Output;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -25,6 +28,8 @@ pub(crate) const RUN_DEADLINE: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(crate) struct Session {
     pub(crate) cluster: Cluster,
+    /// The connection the clients share, for other clients.
+    pub(crate) channel: Channel,
     pub(crate) playbooks: PlaybooksClient<Channel>,
     pub(crate) executions: ExecutionsClient<Channel>,
     pub(crate) jobs: JobsClient<Channel>,
@@ -62,6 +67,7 @@ impl Session {
         let channel = Channel::from_shared(cluster.url())?.connect().await?;
         Ok(Session {
             cluster,
+            channel: channel.clone(),
             playbooks: PlaybooksClient::new(channel.clone()),
             executions: ExecutionsClient::new(channel.clone()),
             jobs: JobsClient::new(channel),
@@ -172,6 +178,24 @@ impl Session {
             .into_inner();
         Ok((reply.job.context("no job")?, reply.attempts))
     }
+}
+
+/// Runs `baton ARGS… --broker URL` against the session's deployment and
+/// returns what it printed.
+pub(crate) async fn baton(s: &Session, args: &[&str]) -> Result<Output> {
+    let url = s.cluster.url();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args(args)
+        .args(["--broker", &url])
+        .env("NO_COLOR", "1")
+        .output()
+        .await?;
+    Ok(output)
+}
+
+/// A process's output as text.
+pub(crate) fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Declares a test body once and runs it on both deployments:

@@ -296,8 +296,10 @@ async fn drain(d: &mut Deployment, setup: &Setup, due: SystemTime) -> Result<Win
     sleep_until(due).await;
     d.check_running()?;
     let start = Window::open(d, setup.postmaster());
-    let pending =
-        "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'leased') LIMIT 1) p";
+    // One probe per state, each answered by the partial index holding it.
+    let pending = "SELECT
+        (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'queued' LIMIT 1) q)
+        + (SELECT count(*) FROM (SELECT 1 FROM jobs WHERE state = 'leased' LIMIT 1) l)";
     wait_zero(&d.db, pending).await?;
     Ok(start.close(d, setup.postmaster()))
 }

@@ -21,6 +21,7 @@ on_both_backends!(
     claims_take_jobs_in_priority_then_due_time_then_id_order,
     concurrent_claims_never_lease_a_job_twice,
     an_idempotency_key_returns_the_earlier_job,
+    a_bulk_enqueue_answers_in_order_and_folds_repeated_keys,
     a_repeated_report_gets_the_same_answer_and_a_stale_one_is_refused,
     a_failure_is_rescheduled_with_its_decision_recorded,
     heartbeats_extend_and_releases_hand_back_without_charging,
@@ -154,6 +155,37 @@ async fn an_idempotency_key_returns_the_earlier_job(h: Harness) -> Result<()> {
     let again = store.enqueue(vec![keyed, job("q", 0, json!(1))]).await?;
     assert_eq!(again[0].id, first[0].id);
     assert_ne!(again[1].id, first[0].id);
+    Ok(())
+}
+
+/// A bulk enqueue answers in request order, and a key repeated within the
+/// request names one job.
+async fn a_bulk_enqueue_answers_in_order_and_folds_repeated_keys(h: Harness) -> Result<()> {
+    let store = h.store().await?;
+    let keyed = |key: &str, n: i64| NewJob {
+        idempotency_key: Some(key.into()),
+        payload: json!({"n": n}),
+        ..job("q", 0, json!(1))
+    };
+    let plain = |n: i64| NewJob {
+        payload: json!({"n": n}),
+        ..job("q", 0, json!(1))
+    };
+    let request = vec![
+        plain(0),
+        keyed("a", 1),
+        plain(2),
+        keyed("a", 3),
+        keyed("b", 4),
+    ];
+    let stored = store.enqueue(request).await?;
+    let payloads: Vec<_> = stored.iter().map(|j| j.payload["n"].clone()).collect();
+    assert_eq!(payloads, [json!(0), json!(1), json!(2), json!(1), json!(4)]);
+    assert_eq!(stored[1].id, stored[3].id, "one job per key");
+    let mut ids: Vec<i64> = stored.iter().map(|j| j.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4, "four distinct jobs: {stored:?}");
     Ok(())
 }
 

@@ -5,10 +5,13 @@ use super::Pg;
 use crate::error::Error;
 use crate::model::{Backlog, QueueDepth, Timestamp};
 
-/// Only `queued` and `leased` rows, which the partial indexes hold, so the
-/// cost follows the backlog and never the finished history.
-const DEPTH: &str = "SELECT queue, state, count(*) FROM jobs
-    WHERE state IN ('queued', 'leased') GROUP BY queue, state";
+/// Only `queued` and `leased` rows, one state at a time so that each
+/// part reads the partial index holding that state: the cost follows the
+/// backlog and never the finished history.
+const DEPTH: &str = "
+    SELECT queue, 'queued' AS state, count(*) FROM jobs WHERE state = 'queued' GROUP BY queue
+    UNION ALL
+    SELECT queue, 'leased', count(*) FROM jobs WHERE state = 'leased' GROUP BY queue";
 
 /// A leased job's current attempt is the one under its lease token.
 const OLDEST_LEASE: &str = "SELECT min(a.started_at) FROM jobs j

@@ -1,5 +1,9 @@
 //! Bare jobs: enqueue, list, get, requeue, cancel.
 
+use std::collections::HashMap;
+
+use sqlx::types::Json;
+
 use super::rows::{AttemptRow, JobRow};
 use super::{Pg, Tx, lock_job};
 use crate::error::Error;
@@ -8,11 +12,22 @@ use crate::store::rows::stored_count;
 use crate::store::workflow;
 
 impl Pg {
+    /// Inserts every job with one statement, so a request of thousands
+    /// costs one round trip and one commit; a job whose idempotency key
+    /// is taken answers with the job enqueued earlier under it.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Job>, Error> {
         let mut tx = self.begin().await?;
+        let ids = reserve_ids(&mut tx, jobs.len()).await?;
+        let mut inserted = insert_all(&mut tx, &ids, &jobs).await?;
         let mut stored = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            stored.push(insert_bare(&mut tx, job).await?);
+        for (id, job) in ids.iter().zip(&jobs) {
+            let row = match inserted.remove(id) {
+                Some(row) => row,
+                None => {
+                    earlier(&mut tx, job.idempotency_key.as_deref().unwrap_or_default()).await?
+                }
+            };
+            stored.push(Job::try_from(row)?);
         }
         tx.commit().await?;
         Ok(stored)
@@ -110,30 +125,61 @@ async fn cancel_running_attempt(tx: &mut Tx, job: &Job) -> Result<(), Error> {
     Ok(())
 }
 
-/// Inserts a bare job, or returns the job enqueued earlier under its key.
-async fn insert_bare(tx: &mut Tx, job: &NewJob) -> Result<Job, Error> {
-    let row: Option<JobRow> = sqlx::query_as(
-        "INSERT INTO jobs (queue, kind, payload, priority, available_at, max_attempts, retry,
-            idempotency_key)
-         VALUES ($1, $2, $3, $4, COALESCE($5, now()), $6, $7, $8)
+/// Ids for `n` new jobs, taken ahead so that each inserted row can be
+/// matched with the request's job whatever order `RETURNING` uses.
+async fn reserve_ids(tx: &mut Tx, n: usize) -> Result<Vec<i64>, Error> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let ids = sqlx::query_scalar("SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)")
+        .bind(n)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(ids)
+}
+
+/// Inserts bare jobs under `ids`, skipping those whose idempotency key is
+/// taken (by an earlier job, or by one before it in the same request);
+/// returns the rows written by id.
+async fn insert_all(
+    tx: &mut Tx,
+    ids: &[i64],
+    jobs: &[NewJob],
+) -> Result<HashMap<i64, JobRow>, Error> {
+    let rows: Vec<JobRow> = sqlx::query_as(
+        "INSERT INTO jobs (id, queue, kind, payload, priority, available_at, max_attempts,
+            retry, idempotency_key)
+         SELECT id, queue, kind, payload, priority, COALESCE(run_at, now()), max_attempts,
+            retry, idempotency_key
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[],
+            $6::timestamptz[], $7::int[], $8::jsonb[], $9::text[])
+            AS n(id, queue, kind, payload, priority, run_at, max_attempts, retry,
+                 idempotency_key)
          ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
          RETURNING *",
     )
-    .bind(&job.queue)
-    .bind(&job.kind)
-    .bind(&job.payload)
-    .bind(job.priority)
-    .bind(job.run_at)
-    .bind(stored_count(job.retry.max_attempts))
-    .bind(job.retry.to_json())
-    .bind(job.idempotency_key.as_deref())
-    .fetch_optional(&mut **tx)
+    .bind(ids)
+    .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
+    .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
+    .bind(
+        jobs.iter()
+            .map(|j| stored_count(j.retry.max_attempts))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|j| Json(j.retry.to_json()))
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        jobs.iter()
+            .map(|j| j.idempotency_key.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .fetch_all(&mut **tx)
     .await?;
-    let row = match row {
-        Some(row) => row,
-        None => earlier(tx, job.idempotency_key.as_deref().unwrap_or_default()).await?,
-    };
-    Job::try_from(row)
+    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
 }
 
 async fn earlier(tx: &mut Tx, key: &str) -> Result<JobRow, Error> {

@@ -1,0 +1,1 @@
+CREATE INDEX jobs_state_idx ON jobs (state, id);

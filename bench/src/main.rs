@@ -47,8 +47,10 @@ struct Args {
     /// Worker processes.
     #[arg(long, default_value_t = 1)]
     workers: u32,
-    /// Slots per worker process.
-    #[arg(long, default_value_t = 256)]
+    /// Slots per worker process. A no-op attempt holds its slot until its
+    /// report is written, so slots bound how many reports can share one
+    /// group commit: 1,024 keeps the commit, not the slots, the limit.
+    #[arg(long, default_value_t = 1024)]
     concurrency: u32,
     /// Only these workloads (all when none is named).
     #[arg(long = "only")]

@@ -2,7 +2,8 @@
 -- (kind, name, count): an `invariant` row counts the records that break
 -- it and must be 0; a `figure` row says what happened. The tests run this
 -- file (baton-testkit's `invariants` module) and so does `bench/chaos`
--- (through psql), so the suite and the chaos run check the same things.
+-- (through the same module), so the suite and the chaos run check the
+-- same things.
 -- Read-only; it assumes nothing was cancelled.
 WITH tallies AS (
     SELECT job_id,

@@ -3,8 +3,8 @@
 //! no job leased twice at once, no stale report accepted.
 //!
 //! The checks are one SQL file, `testkit/sql/invariants.sql`, that
-//! `bench/chaos` runs too (through psql), so the suite and the chaos run
-//! check exactly the same things. Each row it returns is a figure (what
+//! `bench/chaos` runs too (through [`Counts::read`]), so the suite and the
+//! chaos run check exactly the same things. Each row it returns is a figure (what
 //! happened) or an invariant (how many records break it).
 
 use std::fmt;
@@ -12,7 +12,7 @@ use std::fmt;
 use anyhow::{Result, bail};
 use sqlx::PgPool;
 
-/// The checks, as `bench/chaos` runs them.
+/// The checks, one query.
 pub const SQL: &str = include_str!("../sql/invariants.sql");
 
 /// One row of [`SQL`].

@@ -103,6 +103,10 @@ def main() -> None:
         f.write("\n")
     print(f"{context['date']} · {' · '.join(context['machine'])}\n")
     print(table(rows + peers, peers))
+    sqlite = rows[1].get("jobs_per_s")
+    if sqlite is not None:
+        met = "yes" if sqlite >= 10_000 else "no"
+        print(f"\nbaton-sqlite throughput: {sqlite:,.0f} jobs/s (target ≥ 10,000: {met})")
 
 
 if __name__ == "__main__":

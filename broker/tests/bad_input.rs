@@ -2,10 +2,13 @@
 //! through gRPC: each is INVALID_ARGUMENT naming where and what, nothing
 //! is stored, and the broker still answers its health check afterwards.
 
+#[path = "../../tests/bad_input/cases.rs"]
+mod cases;
 mod support;
 
 use anyhow::{Result, ensure};
 use baton_proto::v1 as pb;
+use cases::{CASES, case, corpus};
 use support::TestBroker;
 use support::backend::{Harness, TestDb};
 use tonic_health::pb::HealthCheckRequest;
@@ -13,259 +16,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 on_both_backends!(every_bad_playbook_is_refused_where_and_why_and_nothing_is_stored);
-
-/// (file, line, column, key path, message substring) of the first problem;
-/// an empty key path is the document itself.
-const CASES: &[(&str, usize, usize, &str, &str)] = &[
-    (
-        "bad_http_method",
-        12,
-        13,
-        "workflow[1].method",
-        "unknown HTTP method `FETCH`",
-    ),
-    (
-        "bad_retry_template",
-        12,
-        19,
-        "workflow[1].retry.retry_when",
-        "syntax error",
-    ),
-    (
-        "bad_retry_when",
-        12,
-        19,
-        "workflow[1].retry.retry_when",
-        "syntax error",
-    ),
-    (
-        "bad_stop_when_name",
-        12,
-        18,
-        "workflow[1].retry.stop_when",
-        "unknown name `stauts_code`",
-    ),
-    (
-        "bad_template",
-        11,
-        10,
-        "workflow[1].url",
-        "invalid template",
-    ),
-    (
-        "bad_when",
-        10,
-        15,
-        "workflow[0].next[0].when",
-        "syntax error",
-    ),
-    ("billion_laughs", 6, 8, "", "more than 100000 nodes"),
-    ("binary_garbage", 2, 7, "", "control character U+0000"),
-    ("deep_nesting", 2, 261, "", "nests deeper than 64 levels"),
-    ("duplicate_key", 11, 5, "", "duplicate key `type`"),
-    (
-        "duplicate_step",
-        12,
-        11,
-        "workflow[2].step",
-        "duplicate step name `work`",
-    ),
-    ("empty", 1, 1, "", "empty document"),
-    (
-        "http_without_url",
-        9,
-        5,
-        "workflow[1].url",
-        "`url` or `endpoint`",
-    ),
-    (
-        "huge_max_delay",
-        12,
-        18,
-        "workflow[1].retry.max_delay",
-        "finite number, found inf",
-    ),
-    (
-        "inf_delay",
-        12,
-        22,
-        "workflow[1].retry.initial_delay",
-        "finite number, found inf",
-    ),
-    (
-        "inf_max_delay",
-        12,
-        18,
-        "workflow[1].retry.max_delay",
-        "finite number, found -inf",
-    ),
-    ("metadata_is_a_list", 4, 3, "metadata", "expected a mapping"),
-    ("missing_end", 7, 3, "workflow", "no step named `end`"),
-    ("missing_start", 7, 3, "workflow", "no step named `start`"),
-    (
-        "nan_delay",
-        12,
-        18,
-        "workflow[1].retry.max_delay",
-        "finite number, found NaN",
-    ),
-    (
-        "nan_multiplier",
-        12,
-        27,
-        "workflow[1].retry.backoff_multiplier",
-        "found NaN",
-    ),
-    (
-        "negative_delay",
-        12,
-        22,
-        "workflow[1].retry.initial_delay",
-        "must not be negative",
-    ),
-    (
-        "negative_jitter",
-        12,
-        15,
-        "workflow[1].retry.jitter",
-        "expected true or false",
-    ),
-    (
-        "negative_timeout",
-        12,
-        14,
-        "workflow[1].timeout",
-        "positive number of seconds",
-    ),
-    ("only_comment", 1, 1, "", "empty document"),
-    (
-        "overflowing_attempts",
-        12,
-        21,
-        "workflow[1].retry.max_attempts",
-        "at most 10000",
-    ),
-    (
-        "python_without_code",
-        9,
-        5,
-        "workflow[1].code",
-        "defining `def main`",
-    ),
-    (
-        "python_without_main",
-        12,
-        7,
-        "workflow[1].code",
-        "must define `def main",
-    ),
-    (
-        "retry_bare_yes",
-        11,
-        12,
-        "workflow[1].retry",
-        "`yes` is a string here",
-    ),
-    (
-        "retry_minus_one",
-        11,
-        12,
-        "workflow[1].retry",
-        "at least 1, found -1",
-    ),
-    (
-        "retry_yes_string",
-        11,
-        12,
-        "workflow[1].retry",
-        "`yes` is a string here",
-    ),
-    (
-        "string_delay",
-        12,
-        22,
-        "workflow[1].retry.initial_delay",
-        "found a string",
-    ),
-    ("tabs", 4, 2, "", "tabs disallowed"),
-    ("top_level_typo", 1, 1, "workflow", "missing required key"),
-    ("two_documents", 2, 1, "", "only one YAML document"),
-    ("unclosed_flow", 3, 11, "", "unclosed bracket"),
-    (
-        "unknown_next",
-        8,
-        12,
-        "workflow[0].next[0]",
-        "unknown step `wrok`",
-    ),
-    (
-        "unknown_retry_key",
-        12,
-        7,
-        "workflow[1].retry.max_attempt",
-        "did you mean `max_attempts`?",
-    ),
-    (
-        "unknown_step_key",
-        11,
-        5,
-        "workflow[1].retyr",
-        "did you mean `retry`?",
-    ),
-    ("unknown_top_key", 1, 1, "workflow", "missing required key"),
-    (
-        "unknown_type",
-        10,
-        11,
-        "workflow[1].type",
-        "unknown task type `shell`",
-    ),
-    ("workflow_is_a_map", 7, 3, "workflow", "found a mapping"),
-    (
-        "workflow_is_a_number",
-        4,
-        11,
-        "workflow",
-        "found an integer",
-    ),
-    (
-        "wrong_api_version",
-        1,
-        13,
-        "apiVersion",
-        "expected `noetl.io/v1`",
-    ),
-    ("wrong_kind", 2, 7, "kind", "expected `Playbook`"),
-    (
-        "zero_attempts",
-        12,
-        21,
-        "workflow[1].retry.max_attempts",
-        "at least 1, found 0",
-    ),
-    (
-        "zero_multiplier",
-        12,
-        27,
-        "workflow[1].retry.backoff_multiplier",
-        "greater than 0",
-    ),
-    (
-        "zero_timeout",
-        12,
-        14,
-        "workflow[1].timeout",
-        "positive number of seconds",
-    ),
-];
-
-/// The corpus folder.
-fn corpus() -> String {
-    format!(
-        "{}/../tests/bad_input/playbooks",
-        env!("CARGO_MANIFEST_DIR")
-    )
-}
 
 fn read(name: &str) -> String {
     let path = format!("{}/{name}.yaml", corpus());
@@ -374,7 +124,7 @@ fn the_corpus_has_forty_files_each_with_a_row() {
     for entry in std::fs::read_dir(corpus()).unwrap() {
         let path = entry.unwrap().path();
         let stem = path.file_stem().unwrap().to_str().unwrap().to_owned();
-        assert!(CASES.iter().any(|case| case.0 == stem), "{stem} has no row");
+        assert!(case(&stem).is_some(), "{stem} has no row");
         files += 1;
     }
     assert_eq!(files, CASES.len());

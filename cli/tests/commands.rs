@@ -4,13 +4,11 @@
 #[macro_use]
 mod support;
 
-use std::process::Output;
-
 use anyhow::{Result, ensure};
 use baton_testkit::Backend;
 use serde_json::{Value, json};
 
-use support::Session;
+use support::{Session, baton, text};
 
 const PASSES: &str = "apiVersion: noetl.io/v1
 kind: Playbook
@@ -47,22 +45,6 @@ workflow:
     next: [end]
   - step: end
 ";
-
-/// Runs `baton ARGS… --broker URL` and returns what it printed.
-async fn baton(s: &Session, args: &[&str]) -> Result<Output> {
-    let url = s.cluster.url();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .args(args)
-        .args(["--broker", &url])
-        .env("NO_COLOR", "1")
-        .output()
-        .await?;
-    Ok(output)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// Writes `yaml` to a file in a fresh directory; the directory lives as
 /// long as the returned guard.

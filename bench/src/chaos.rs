@@ -1,12 +1,14 @@
 //! `baton-chaos`, the at-scale fault run that `bench/chaos` drives: a
 //! batch of randomly failing work (half executions of one-step playbooks,
-//! half bare jobs) on a Postgres deployment of real processes, while a
-//! random worker is killed with SIGKILL every few seconds and replaced.
-//! Once every item has ended it prints the counts of
-//! `testkit/sql/invariants.sql`, the same checks the fault tests run, and
-//! a summary line; it exits non-zero when an invariant breaks, when the
-//! work does not end in time, or when no kill cut an attempt short (the
-//! run then proved nothing about crashes).
+//! half bare jobs) on a Postgres deployment of real processes, while every
+//! few seconds a random worker is killed with SIGKILL and replaced or, one
+//! time in three, frozen with SIGSTOP past its leases and then resumed, so
+//! that it reports late with stale tokens. Once every item has ended it
+//! prints the counts of `testkit/sql/invariants.sql`, the same checks the
+//! fault tests run, and a summary line; it exits non-zero when an
+//! invariant breaks, when the work does not end in time, or when the
+//! faults proved nothing (no attempt cut short by a kill, no late report
+//! refused after a pause).
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use baton_testkit::batch::{self, Draw};
 use baton_testkit::cluster::Options;
+use baton_testkit::process::Process;
 use baton_testkit::{Backend, Cluster, Counts};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -28,6 +31,9 @@ const ROUND: usize = 200;
 
 /// Rounds being started at once.
 const ROUNDS_AT_ONCE: usize = 8;
+
+/// How much longer than a lease a paused worker stays frozen.
+const PAUSE_PAST_LEASE: Duration = Duration::from_secs(1);
 
 /// How often the wait for bare jobs reads the store.
 const POLL: Duration = Duration::from_millis(200);
@@ -77,11 +83,13 @@ struct Args {
     logs: Option<PathBuf>,
 }
 
-/// What the kill loop did.
+/// What the fault loop did.
 #[derive(Debug, Default)]
 struct Kills {
     /// Workers killed with SIGKILL (each replaced by a new one).
     count: u32,
+    /// Workers paused with SIGSTOP past their leases, then resumed.
+    pauses: u32,
 }
 
 #[tokio::main]
@@ -163,15 +171,17 @@ async fn run(args: &Args, cluster: &mut Cluster, started: Instant) -> Result<()>
     let expired = counts.get("attempts lease_expired");
     println!("{counts}");
     println!(
-        "chaos: {} jobs ({} executions, {} bare), {} workers, {} kills every {}s \
-         ({mid_attempt} cut an attempt short), {expired} lease_expired attempts, \
-         lease timeout {}, wall {:.1}s",
+        "chaos: {} jobs ({} executions, {} bare), {} workers, faults every {}s: {} kills \
+         ({mid_attempt} cut an attempt short), {} pauses, {expired} lease_expired attempts, \
+         {} fenced calls, lease timeout {}, wall {:.1}s",
         counts.get("jobs"),
         counts.get("executions"),
         counts.get("jobs") - counts.get("executions"),
         args.workers,
-        kills.count,
         args.kill_every,
+        kills.count,
+        kills.pauses,
+        counts.get("fenced calls"),
         args.lease_timeout,
         wall.as_secs_f64(),
     );
@@ -182,6 +192,12 @@ async fn run(args: &Args, cluster: &mut Cluster, started: Instant) -> Result<()>
         bail!(
             "no kill cut an attempt short ({} kills): nothing was proved about crashes",
             kills.count
+        );
+    }
+    if kills.pauses > 0 && counts.get("fenced calls") == 0 {
+        bail!(
+            "no paused worker reported late ({} pauses): nothing was proved about stale writes",
+            kills.pauses
         );
     }
     Ok(())
@@ -252,24 +268,70 @@ async fn kill_loop(
     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The first tick is immediate: skip it, the workers have just started.
     every.tick().await;
+    // Paused workers and when they resume: not victims until then, so a
+    // paused worker lives to send its late reports.
+    let mut paused: Vec<(usize, Instant)> = Vec::new();
+    let pause = humantime::parse_duration(&args.lease_timeout)? + PAUSE_PAST_LEASE;
     loop {
         every.tick().await;
+        let now = Instant::now();
+        live.extend(
+            paused
+                .iter()
+                .filter(|(_, until)| *until <= now)
+                .map(|p| p.0),
+        );
+        paused.retain(|(_, until)| *until > now);
+        if live.is_empty() {
+            continue;
+        }
         let pick = victims.below(u64::try_from(live.len())?);
         let victim = live.swap_remove(usize::try_from(pick)?);
-        cluster.workers[victim].kill().await?;
-        cluster.add_worker()?;
-        live.push(cluster.workers.len() - 1);
-        kills.count += 1;
+        // Every third fault is a pause: the worker outlives its leases and
+        // then reports as if nothing happened, which the fence must refuse.
+        let what = if (kills.count + kills.pauses) % 3 == 2 {
+            pause_for(&cluster.workers[victim], pause)?;
+            paused.push((victim, now + pause));
+            kills.pauses += 1;
+            format!("worker-{} paused for {pause:?}", victim + 1)
+        } else {
+            cluster.workers[victim].kill().await?;
+            cluster.add_worker()?;
+            live.push(cluster.workers.len() - 1);
+            kills.count += 1;
+            let started = cluster.workers.len();
+            format!("worker-{} killed, worker-{started} started", victim + 1)
+        };
         let unfinished: i64 = sqlx::query_scalar(UNFINISHED).fetch_one(pool).await?;
         eprintln!(
-            "chaos: {:>6.1}s  kill {:>3}: worker-{} killed, worker-{} started; \
-             {unfinished} jobs and executions unfinished",
+            "chaos: {:>6.1}s  fault {:>3}: {what}; {unfinished} jobs and executions unfinished",
             started.elapsed().as_secs_f64(),
-            kills.count,
-            victim + 1,
-            cluster.workers.len(),
+            kills.count + kills.pauses,
         );
     }
+}
+
+/// Stops `worker` with SIGSTOP and resumes it with SIGCONT after `pause`,
+/// without waiting: a process frozen past its leases, as a long garbage
+/// collection or a partition would leave it.
+fn pause_for(worker: &Process, pause: Duration) -> Result<()> {
+    let pid = worker.pid().context("the paused worker has exited")?;
+    signal("-STOP", pid)?;
+    tokio::spawn(async move {
+        tokio::time::sleep(pause).await;
+        if let Err(error) = signal("-CONT", pid) {
+            eprintln!("chaos: could not resume worker {pid}: {error:#}");
+        }
+    });
+    Ok(())
+}
+
+fn signal(which: &str, pid: u32) -> Result<()> {
+    let status = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()?;
+    ensure!(status.success(), "kill {which} {pid} failed: {status}");
+    Ok(())
 }
 
 /// Stops every process (so its log is complete) and copies the logs of the

@@ -11,26 +11,86 @@ use crate::model::{Attempt, Job, JobFilter, JobState, NewJob};
 use crate::store::rows::stored_count;
 use crate::store::workflow;
 
+/// Inserts the request's jobs in its order and returns each row written
+/// with its place in the request. The ids are drawn in `input`, which is
+/// read twice and so computed once, to tie each written row back to its
+/// place whatever order `RETURNING` uses.
+const INSERT_JOBS: &str = "
+WITH input AS (
+    SELECT nextval('jobs_id_seq') AS id, n.*
+    FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[],
+        $6::int[], $7::jsonb[], $8::text[])
+        WITH ORDINALITY AS n(queue, kind, payload, priority, run_at, max_attempts, retry,
+            idempotency_key, ord)
+), written AS (
+    INSERT INTO jobs (id, queue, kind, payload, priority, available_at, max_attempts, retry,
+        idempotency_key)
+    SELECT id, queue, kind, payload, priority, COALESCE(run_at, now()), max_attempts, retry,
+        idempotency_key
+    FROM input ORDER BY ord
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING *
+)
+SELECT input.ord, written.* FROM written JOIN input ON input.id = written.id";
+
+/// A row [`INSERT_JOBS`] wrote, with its place in the request.
+#[derive(Debug, sqlx::FromRow)]
+struct Inserted {
+    ord: i64,
+    #[sqlx(flatten)]
+    job: JobRow,
+}
+
 impl Pg {
-    /// Inserts every job with one statement, so a request of thousands
-    /// costs one round trip and one commit; a job whose idempotency key
-    /// is taken answers with the job enqueued earlier under it.
+    /// Inserts every job with one statement, committed on its own: a
+    /// request of one job or of thousands costs one round trip. A job whose
+    /// idempotency key was taken, before or earlier in the same request,
+    /// answers with the job stored under it, read once the insert has
+    /// committed.
     pub(crate) async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<Vec<Job>, Error> {
-        let mut tx = self.begin().await?;
-        let ids = reserve_ids(&mut tx, jobs.len()).await?;
-        let mut inserted = insert_all(&mut tx, &ids, &jobs).await?;
+        let mut inserted = self.insert_all(&jobs).await?;
         let mut stored = Vec::with_capacity(jobs.len());
-        for (id, job) in ids.iter().zip(&jobs) {
-            let row = match inserted.remove(id) {
+        for (ord, job) in (1..).zip(&jobs) {
+            let key = job.idempotency_key.as_deref().unwrap_or_default();
+            let row = match inserted.remove(&ord) {
                 Some(row) => row,
-                None => {
-                    earlier(&mut tx, job.idempotency_key.as_deref().unwrap_or_default()).await?
-                }
+                None => self.earlier(key).await?,
             };
             stored.push(Job::try_from(row)?);
         }
-        tx.commit().await?;
         Ok(stored)
+    }
+
+    /// Inserts bare jobs in request order, skipping those whose key is
+    /// taken; returns the rows written by their 1-based place in `jobs`.
+    async fn insert_all(&self, jobs: &[NewJob]) -> Result<HashMap<i64, JobRow>, Error> {
+        let max_attempts: Vec<i32> = jobs
+            .iter()
+            .map(|j| stored_count(j.retry.max_attempts))
+            .collect();
+        let retry: Vec<_> = jobs.iter().map(|j| Json(j.retry.to_json())).collect();
+        let keys: Vec<_> = jobs.iter().map(|j| j.idempotency_key.as_deref()).collect();
+        let rows: Vec<Inserted> = sqlx::query_as(INSERT_JOBS)
+            .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
+            .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
+            .bind(max_attempts)
+            .bind(retry)
+            .bind(keys)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.ord, row.job)).collect())
+    }
+
+    /// The job stored under idempotency key `key`.
+    async fn earlier(&self, key: &str) -> Result<JobRow, Error> {
+        let row = sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row)
     }
 
     pub(crate) async fn list_jobs(&self, filter: &JobFilter) -> Result<Vec<Job>, Error> {
@@ -123,69 +183,4 @@ async fn cancel_running_attempt(tx: &mut Tx, job: &Job) -> Result<(), Error> {
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Ids for `n` new jobs, taken ahead so that each inserted row can be
-/// matched with the request's job whatever order `RETURNING` uses.
-async fn reserve_ids(tx: &mut Tx, n: usize) -> Result<Vec<i64>, Error> {
-    let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let ids = sqlx::query_scalar("SELECT nextval('jobs_id_seq') FROM generate_series(1, $1)")
-        .bind(n)
-        .fetch_all(&mut **tx)
-        .await?;
-    Ok(ids)
-}
-
-/// Inserts bare jobs under `ids`, skipping those whose idempotency key is
-/// taken (by an earlier job, or by one before it in the same request);
-/// returns the rows written by id.
-async fn insert_all(
-    tx: &mut Tx,
-    ids: &[i64],
-    jobs: &[NewJob],
-) -> Result<HashMap<i64, JobRow>, Error> {
-    let rows: Vec<JobRow> = sqlx::query_as(
-        "INSERT INTO jobs (id, queue, kind, payload, priority, available_at, max_attempts,
-            retry, idempotency_key)
-         SELECT id, queue, kind, payload, priority, COALESCE(run_at, now()), max_attempts,
-            retry, idempotency_key
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::jsonb[], $5::int[],
-            $6::timestamptz[], $7::int[], $8::jsonb[], $9::text[])
-            AS n(id, queue, kind, payload, priority, run_at, max_attempts, retry,
-                 idempotency_key)
-         ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-         RETURNING *",
-    )
-    .bind(ids)
-    .bind(jobs.iter().map(|j| j.queue.as_str()).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| j.kind.as_str()).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| Json(&j.payload)).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| j.priority).collect::<Vec<_>>())
-    .bind(jobs.iter().map(|j| j.run_at).collect::<Vec<_>>())
-    .bind(
-        jobs.iter()
-            .map(|j| stored_count(j.retry.max_attempts))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|j| Json(j.retry.to_json()))
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        jobs.iter()
-            .map(|j| j.idempotency_key.as_deref())
-            .collect::<Vec<_>>(),
-    )
-    .fetch_all(&mut **tx)
-    .await?;
-    Ok(rows.into_iter().map(|row| (row.id, row)).collect())
-}
-
-async fn earlier(tx: &mut Tx, key: &str) -> Result<JobRow, Error> {
-    let row = sqlx::query_as("SELECT * FROM jobs WHERE idempotency_key = $1")
-        .bind(key)
-        .fetch_one(&mut **tx)
-        .await?;
-    Ok(row)
 }

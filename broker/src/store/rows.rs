@@ -40,7 +40,7 @@ fn restore<S: Restore<D>, D>(stored: Option<S>) -> Result<Option<D>, Error> {
 /// A `jobs` row (`SELECT *`).
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct JobRow<T> {
-    pub(super) id: i64,
+    id: i64,
     execution_id: Option<i64>,
     step: String,
     queue: String,

@@ -92,6 +92,21 @@ impl Process {
         addr.parse().with_context(|| format!("parsing {addr:?}"))
     }
 
+    /// Waits until the process has closed its standard error and every
+    /// line is in its log file (after it exited, say); fails after
+    /// `deadline`.
+    pub async fn log_finished(&mut self, deadline: Duration) -> Result<()> {
+        // The copy task drops its sender once the last line is written.
+        let closed = self.lines.wait_for(|_| false);
+        match tokio::time::timeout(deadline, closed).await {
+            Ok(_) => Ok(()),
+            Err(_) => Err(anyhow!(
+                "{} still open after {deadline:?}",
+                self.log.display()
+            )),
+        }
+    }
+
     /// Everything logged so far.
     pub fn log_text(&self) -> String {
         self.lines.borrow().join("\n")
@@ -106,5 +121,9 @@ async fn copy_lines(stderr: ChildStderr, log: PathBuf, tx: watch::Sender<Vec<Str
             let _ = file.write_all(format!("{line}\n").as_bytes()).await;
         }
         tx.send_modify(|lines| lines.push(line));
+    }
+    if let Some(file) = file.as_mut() {
+        // Written out before the sender drops, which says the log is whole.
+        let _ = file.flush().await;
     }
 }

@@ -1,9 +1,10 @@
 //! What each file of `tests/bad_input/playbooks/` must be refused for.
-//! Both the broker's gRPC test (`broker/tests/bad_input.rs`) and the CLI's
+//! The playbook crate's test (`dsl/tests/malformed.rs`), the broker's gRPC
+//! test (`broker/tests/bad_input.rs`) and the CLI's
 //! (`cli/tests/bad_input.rs`) include this file, so a refusal is expected
 //! to read the same whichever way a playbook arrives.
 
-/// The corpus folder (both including crates sit one level below the root).
+/// The corpus folder (every including crate sits one level below the root).
 pub(crate) fn corpus() -> String {
     format!(
         "{}/../tests/bad_input/playbooks",

@@ -67,7 +67,7 @@ counts (n, kind, name, count) AS (
     -- A job leased twice at once: two attempts whose runs overlap (an
     -- unfinished one runs forever).
     UNION ALL SELECT 24, 'invariant', 'pairs of attempts of one job that overlap', count(*)
-        FROM attempts a JOIN attempts b ON a.job_id = b.job_id AND a.id < b.id
+        FROM attempts a JOIN attempts b ON a.job_id = b.job_id AND a.lease_token < b.lease_token
         WHERE a.started_at < coalesce(b.finished_at, 'infinity')
           AND b.started_at < coalesce(a.finished_at, 'infinity')
     -- Stale writes: a worker's report taken when its token was no longer
@@ -81,7 +81,7 @@ counts (n, kind, name, count) AS (
     -- ... or a worker outcome on an attempt whose own worker was refused:
     -- someone else's report was written under its token.
     UNION ALL SELECT 26, 'invariant', 'attempts ended by a report their worker was refused',
-        count(*) FROM fenced_calls f JOIN attempts a ON a.lease_token = f.lease_token
+        count(*) FROM fenced_calls f JOIN attempts a ON a.job_id = f.job_id AND a.lease_token = f.lease_token
         WHERE f.call IN ('complete', 'fail') AND a.outcome IN ('succeeded', 'failed')
     -- ... or an outcome the payload of a noop job rules out (`fail`: true
     -- fails every attempt, N fails attempts 1..=N): another attempt's.
@@ -96,7 +96,7 @@ counts (n, kind, name, count) AS (
     UNION ALL SELECT 28, 'invariant', 'jobs whose state contradicts their last attempt',
         count(*) FROM jobs j
         LEFT JOIN tallies t ON t.job_id = j.id
-        LEFT JOIN attempts l ON l.lease_token = j.lease_token
+        LEFT JOIN attempts l ON l.job_id = j.id AND l.lease_token = j.lease_token
         WHERE (j.state = 'done'
                AND (l.outcome IS DISTINCT FROM 'succeeded' OR t.successes <> 1))
            OR (j.state = 'dead'

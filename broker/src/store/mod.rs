@@ -92,8 +92,13 @@ impl Store {
         let url = &config.database_url;
         match Scheme::of(url)? {
             Scheme::Postgres => {
+                // No ping before each acquire: it would add a round trip to
+                // every call, and the health probe already notices a lost
+                // database (a dead connection fails its statement and is
+                // dropped).
                 let pool = PgPoolOptions::new()
                     .max_connections(config.max_connections)
+                    .test_before_acquire(false)
                     .connect(url)
                     .await?;
                 Ok(Store::from_pool(pool))

@@ -15,7 +15,7 @@ const DEPTH: &str = "
 
 /// A leased job's current attempt is the one under its lease token.
 const OLDEST_LEASE: &str = "SELECT min(a.started_at) FROM jobs j
-    JOIN attempts a ON a.lease_token = j.lease_token WHERE j.state = 'leased'";
+    JOIN attempts a ON a.job_id = j.id AND a.lease_token = j.lease_token WHERE j.state = 'leased'";
 
 impl Pg {
     pub(crate) async fn backlog(&self) -> Result<Backlog, Error> {

@@ -264,10 +264,11 @@ async fn cancel_remaining(tx: &mut Tx, execution_id: i64) -> Result<(), Error> {
             UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_expires_at = NULL,
                 leased_by = NULL
             WHERE execution_id = $1 AND state IN ('queued', 'leased')
-            RETURNING lease_token
+            RETURNING id, lease_token
          )
-         UPDATE attempts SET finished_at = now(), outcome = 'cancelled'
-         WHERE lease_token IN (SELECT lease_token FROM cancelled) AND finished_at IS NULL",
+         UPDATE attempts a SET finished_at = now(), outcome = 'cancelled'
+         FROM cancelled c
+         WHERE a.job_id = c.id AND a.lease_token = c.lease_token AND a.finished_at IS NULL",
     )
     .bind(execution_id)
     .execute(&mut **tx)

@@ -98,7 +98,7 @@ async fn update_attempt(
         "UPDATE attempts SET finished_at = now(), outcome = $2, error = $3, status_code = $4,
             result = $5, retry = $6, reason = $7, raw_delay_ms = $8, jitter_factor = $9,
             delay_ms = $10, decided_by = $11, rescheduled_at = $12, message = $13
-         WHERE lease_token = $1",
+         WHERE job_id = $14 AND lease_token = $1",
     )
     .bind(job.lease_token)
     .bind(ending.outcome.as_str())
@@ -113,6 +113,7 @@ async fn update_attempt(
     .bind(record.decided_by.as_str())
     .bind(rescheduled)
     .bind(decision.message.as_deref())
+    .bind(job.id)
     .execute(&mut **tx)
     .await?;
     Ok(())

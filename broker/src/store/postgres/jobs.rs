@@ -119,7 +119,7 @@ impl Pg {
             .await?;
         let job = Job::try_from(row.ok_or_else(|| Error::not_found("job", id))?)?;
         let attempts: Vec<AttemptRow> =
-            sqlx::query_as("SELECT * FROM attempts WHERE job_id = $1 ORDER BY id")
+            sqlx::query_as("SELECT * FROM attempts WHERE job_id = $1 ORDER BY lease_token")
                 .bind(id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -177,8 +177,9 @@ async fn cancel_running_attempt(tx: &mut Tx, job: &Job) -> Result<(), Error> {
     }
     sqlx::query(
         "UPDATE attempts SET finished_at = now(), outcome = 'cancelled'
-         WHERE lease_token = $1 AND finished_at IS NULL",
+         WHERE job_id = $1 AND lease_token = $2 AND finished_at IS NULL",
     )
+    .bind(job.id)
     .bind(job.lease_token)
     .execute(&mut **tx)
     .await?;

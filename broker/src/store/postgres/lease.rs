@@ -77,8 +77,10 @@ async fn hand_back(tx: &mut Tx, job: &Job) -> Result<JobState, Error> {
     .execute(&mut **tx)
     .await?;
     sqlx::query(
-        "UPDATE attempts SET finished_at = now(), outcome = 'released' WHERE lease_token = $1",
+        "UPDATE attempts SET finished_at = now(), outcome = 'released'
+         WHERE job_id = $1 AND lease_token = $2",
     )
+    .bind(job.id)
     .bind(job.lease_token)
     .execute(&mut **tx)
     .await?;

@@ -33,15 +33,25 @@ WHERE state = 'queued'
 ORDER BY priority, available_at, id
 LIMIT ?4";
 
+/// Leases the picked jobs, each under its own token: `?1` is a JSON array
+/// of `[id, token]` pairs. One statement for the batch, since each
+/// statement is a round trip to the connection's thread.
 const LEASE: &str = "
 UPDATE jobs
 SET state = 'leased',
     attempts = attempts + 1,
-    lease_token = ?2,
-    leased_by = ?3,
-    lease_expires_at = ?4
-WHERE id = ?1
+    lease_token = p.token,
+    leased_by = ?2,
+    lease_expires_at = ?3
+FROM (SELECT value ->> 0 AS id, value ->> 1 AS token FROM json_each(?1)) AS p
+WHERE jobs.id = p.id
 RETURNING *";
+
+/// Opens the attempt rows of the jobs just leased.
+const OPEN_ATTEMPTS: &str = "
+INSERT INTO attempts (job_id, number, lease_token, worker, started_at)
+SELECT id, attempts, lease_token, ?2, ?3 FROM jobs
+WHERE id IN (SELECT value FROM json_each(?1))";
 
 /// The earliest due time among the queues, one index probe each.
 const NEXT_DUE: &str = "
@@ -59,10 +69,7 @@ impl Lite {
             return Ok(Vec::new());
         }
         let first_token = take_tokens(&mut tx, ids.len()).await?;
-        let mut jobs = Vec::with_capacity(ids.len());
-        for (id, token) in ids.into_iter().zip(first_token..) {
-            jobs.push(lease(&mut tx, request, id, token).await?);
-        }
+        let jobs = lease(&mut tx, request, &ids, first_token).await?;
         record_started(&mut tx, &jobs).await?;
         let leased = with_contexts(&mut tx, jobs).await?;
         self.commit(tx).await?;
@@ -105,29 +112,36 @@ async fn take_tokens(tx: &mut Tx, count: usize) -> Result<i64, Error> {
     Ok(last - count + 1)
 }
 
-/// Leases job `id` under `token` and opens its attempt row.
-async fn lease(tx: &mut Tx, request: &ClaimRequest, id: i64, token: i64) -> Result<Job, Error> {
+/// Leases the jobs `ids` (in lease order) under consecutive tokens from
+/// `first_token`, opens their attempt rows, and returns them in lease
+/// order.
+async fn lease(
+    tx: &mut Tx,
+    request: &ClaimRequest,
+    ids: &[i64],
+    first_token: i64,
+) -> Result<Vec<Job>, Error> {
     let expires = tx.now.saturating_add(ms(request.lease_timeout));
-    let row: JobRow = sqlx::query_as(LEASE)
-        .bind(id)
-        .bind(token)
+    let pairs: Vec<(i64, i64)> = ids.iter().copied().zip(first_token..).collect();
+    let rows: Vec<JobRow> = sqlx::query_as(LEASE)
+        .bind(Json(&pairs))
         .bind(&request.worker)
         .bind(expires)
-        .fetch_one(tx.conn())
+        .fetch_all(tx.conn())
         .await?;
-    let job = Job::try_from(row)?;
-    sqlx::query(
-        "INSERT INTO attempts (job_id, number, lease_token, worker, started_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(job.id)
-    .bind(i64::from(job.attempts))
-    .bind(token)
-    .bind(&request.worker)
-    .bind(tx.now)
-    .execute(tx.conn())
-    .await?;
-    Ok(job)
+    sqlx::query(OPEN_ATTEMPTS)
+        .bind(Json(ids))
+        .bind(&request.worker)
+        .bind(tx.now)
+        .execute(tx.conn())
+        .await?;
+    let mut jobs = rows
+        .into_iter()
+        .map(Job::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    // RETURNING follows no order; tokens follow the pick's.
+    jobs.sort_by_key(|job| job.lease_token);
+    Ok(jobs)
 }
 
 /// One `action_started` per playbook job, in job id order as Postgres

@@ -10,7 +10,7 @@
 //! unknown jobs) goes through the one-job path inside the same
 //! transaction.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -113,12 +113,52 @@ impl BulkEnding {
     }
 }
 
+/// The answer to each report of a batch, filled in round by round.
+pub(super) type Slots = Vec<Option<Result<Resolution, Error>>>;
+
+/// A round's reports sorted by the path each takes.
+pub(super) struct Sorted<'a> {
+    /// Bare jobs' endings, decided, for the bulk statements.
+    pub(super) bulk: Vec<BulkEnding>,
+    /// Reports for the one-job path, each with its place and its job.
+    pub(super) single: Vec<(usize, &'a Job, ReportItem)>,
+}
+
+/// The jobs a round reports on.
+pub(super) fn job_ids(round: &[(usize, ReportItem)]) -> Vec<i64> {
+    round.iter().map(|(_, item)| item.job_id).collect()
+}
+
+/// Sorts a round given its jobs as read (and locked): reports on unknown
+/// jobs are answered NOT_FOUND here, bare jobs leased under the reported
+/// token are decided for the bulk path, the rest go one by one.
+pub(super) fn sort_round<'a>(
+    round: Vec<(usize, ReportItem)>,
+    jobs: &'a HashMap<i64, Job>,
+    answers: &mut Slots,
+) -> Sorted<'a> {
+    let mut sorted = Sorted {
+        bulk: Vec::new(),
+        single: Vec::new(),
+    };
+    for (index, item) in round {
+        match jobs.get(&item.job_id) {
+            None => answers[index] = Some(Err(Error::not_found("job", item.job_id))),
+            Some(job) if bulk_eligible(job, item.token) => {
+                sorted.bulk.push(BulkEnding::decide(index, job, item));
+            }
+            Some(job) => sorted.single.push((index, job, item)),
+        }
+    }
+    sorted
+}
+
 /// Fills the answers of a written bulk, given each job's `available_at`
 /// as the write returned it.
 pub(super) fn answer_bulk(
     answers: &mut [Option<Result<Resolution, Error>>],
     bulk: &[BulkEnding],
-    written: &std::collections::HashMap<i64, Timestamp>,
+    written: &HashMap<i64, Timestamp>,
 ) -> Result<(), Error> {
     for ending in bulk {
         let available_at = written
@@ -130,7 +170,7 @@ pub(super) fn answer_bulk(
 }
 
 /// The answers of a finished batch; a report left unanswered is a bug.
-pub(super) fn collect(answers: Vec<Option<Result<Resolution, Error>>>) -> Answers {
+pub(super) fn collect(answers: Slots) -> Answers {
     let answer = |slot: Option<_>| slot.unwrap_or_else(|| Err(unanswered()));
     answers.into_iter().map(answer).collect()
 }

@@ -14,7 +14,7 @@ use super::rows::JobRow;
 use super::{Pg, Tx};
 use crate::error::Error;
 use crate::model::{Job, Resolution, Timestamp};
-use crate::store::batch::{self, Answers, BulkEnding, ReportItem};
+use crate::store::batch::{self, Answers, BulkEnding, ReportItem, Slots};
 use crate::store::resolve::Ending;
 use crate::store::rows::ms;
 
@@ -72,8 +72,6 @@ WITH input AS (
 )
 SELECT id, available_at FROM written";
 
-type Slots = Vec<Option<Result<Resolution, Error>>>;
-
 impl Pg {
     /// Records many reports in one transaction; see [`crate::Store::report_many`].
     pub(crate) async fn report_many(&self, items: Vec<ReportItem>) -> Result<Answers, Error> {
@@ -92,26 +90,16 @@ impl Pg {
         round: Vec<(usize, ReportItem)>,
         answers: &mut Slots,
     ) -> Result<(), Error> {
-        let ids: Vec<i64> = round.iter().map(|(_, item)| item.job_id).collect();
-        let jobs = lock_jobs(tx, &ids).await?;
-        let mut bulk = Vec::new();
-        for (index, item) in round {
-            let Some(job) = jobs.get(&item.job_id) else {
-                answers[index] = Some(Err(Error::not_found("job", item.job_id)));
-                continue;
-            };
-            if batch::bulk_eligible(job, item.token) {
-                bulk.push(BulkEnding::decide(index, job, item));
-                continue;
-            }
-            let answer = self.report_one(tx, job, item).await;
-            match answer {
+        let jobs = lock_jobs(tx, &batch::job_ids(&round)).await?;
+        let sorted = batch::sort_round(round, &jobs, answers);
+        for (index, job, item) in sorted.single {
+            match self.report_one(tx, job, item).await {
                 Err(err) if batch::breaks_batch(&err) => return Err(err),
                 answer => answers[index] = Some(answer),
             }
         }
-        let written = write_endings(tx, &bulk).await?;
-        batch::answer_bulk(answers, &bulk, &written)
+        let written = write_endings(tx, &sorted.bulk).await?;
+        batch::answer_bulk(answers, &sorted.bulk, &written)
     }
 
     /// The one-job path: a job of an execution, or a token that is not

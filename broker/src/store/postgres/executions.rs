@@ -30,7 +30,7 @@ impl Pg {
         workflow::check_start(&planned)?;
         let execution = insert_execution(&mut tx, playbook, &workload, traceparent).await?;
         let started = NewEvent::execution(execution.id, EventKind::ExecutionStarted);
-        record(&mut tx, started).await?;
+        record(&mut tx, started);
         enqueue_planned(&mut tx, &execution, planned).await?;
         complete_if_idle(&mut tx, execution.id).await?;
         tx.commit().await?;
@@ -78,7 +78,7 @@ impl Pg {
         .await?;
         if cancelled.rows_affected() > 0 {
             let cancelled = NewEvent::execution(id, EventKind::ExecutionCancelled);
-            record(&mut tx, cancelled).await?;
+            record(&mut tx, cancelled);
             cancel_remaining(&mut tx, id).await?;
         }
         tx.commit().await?;
@@ -92,7 +92,7 @@ impl Pg {
         job: &Job,
         result: &Value,
     ) -> Result<(), Error> {
-        record(tx, NewEvent::job(job, EventKind::StepCompleted)).await?;
+        record(tx, NewEvent::job(job, EventKind::StepCompleted));
         let Some(execution_id) = job.execution_id else {
             return Ok(());
         };
@@ -127,7 +127,7 @@ pub(super) async fn step_failed(
     why: &str,
 ) -> Result<(), Error> {
     let event = NewEvent::job(job, EventKind::StepFailed);
-    record(tx, event.map(|e| e.maybe_error(error))).await?;
+    record(tx, event.map(|e| e.maybe_error(error)));
     if let Some(execution_id) = job.execution_id {
         let message = workflow::step_failure(&job.step, why);
         fail_execution(tx, execution_id, &message, error).await?;
@@ -152,7 +152,8 @@ pub(super) async fn reopen(tx: &mut Tx, job: &Job) -> Result<(), Error> {
     .bind(execution_id)
     .execute(&mut **tx)
     .await?;
-    record(tx, NewEvent::started(job)).await
+    record(tx, NewEvent::started(job));
+    Ok(())
 }
 
 async fn insert_execution(
@@ -196,12 +197,12 @@ async fn enqueue_planned(
         match plan {
             Planned::Job(job) => {
                 let job = insert_step_job(tx, execution, &job).await?;
-                record(tx, NewEvent::started(&job)).await?;
+                record(tx, NewEvent::started(&job));
             }
             Planned::Failed { step, message } => {
                 let error = workflow::planning_error(&message);
                 let event = NewEvent::step(execution.id, &step, EventKind::StepFailed);
-                record(tx, event.error(&error)).await?;
+                record(tx, event.error(&error));
                 let why = workflow::step_failure(&step, &message);
                 fail_execution(tx, execution.id, &why, Some(&error)).await?;
                 return Ok(false);
@@ -253,7 +254,7 @@ async fn fail_execution(
         return Ok(());
     }
     let event = NewEvent::execution(execution_id, EventKind::ExecutionFailed);
-    record(tx, event.maybe_error(error)).await?;
+    record(tx, event.maybe_error(error));
     cancel_remaining(tx, execution_id).await
 }
 
@@ -288,7 +289,7 @@ async fn complete_if_idle(tx: &mut Tx, execution_id: i64) -> Result<(), Error> {
     .await?;
     if completed.rows_affected() > 0 {
         let completed = NewEvent::execution(execution_id, EventKind::ExecutionCompleted);
-        record(tx, completed).await?;
+        record(tx, completed);
     }
     Ok(())
 }

@@ -41,9 +41,12 @@ impl Pg {
         decision: &Decision,
         resolution: &Resolution,
     ) -> Result<(), Error> {
-        record(tx, resolve::ending_event(job, ending, decision)).await?;
+        record(tx, resolve::ending_event(job, ending, decision));
         match resolve::step_next(job, ending, decision, resolution) {
-            StepNext::Retry(event) => record(tx, event).await,
+            StepNext::Retry(event) => {
+                record(tx, event);
+                Ok(())
+            }
             StepNext::Done(result) => self.step_done(tx, job, result).await,
             StepNext::Dead { error, why } => {
                 super::executions::step_failed(tx, job, error, &why).await

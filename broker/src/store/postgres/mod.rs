@@ -21,17 +21,49 @@ mod playbooks;
 mod reap;
 mod rows;
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
 use baton_dsl::Playbook;
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::error::Error;
 use crate::model::Job;
 use crate::store::catalog::PlaybookCache;
+use crate::store::events::NewEvent;
 
-/// A transaction on the broker's database.
-type Tx = Transaction<'static, Postgres>;
+/// A transaction on the broker's database, holding the events recorded in
+/// it until it commits: they are written then, in the order recorded, with
+/// one statement (see [`events::record`]). The execution rows locked by the
+/// transaction keep each execution's event ids in commit order all the
+/// same. Statements run on the connection it dereferences to.
+struct Tx {
+    inner: Transaction<'static, Postgres>,
+    events: Vec<NewEvent>,
+}
+
+impl Tx {
+    /// Writes the recorded events, then commits.
+    async fn commit(mut self) -> Result<(), Error> {
+        events::flush(&mut self).await?;
+        self.inner.commit().await?;
+        Ok(())
+    }
+}
+
+impl Deref for Tx {
+    type Target = PgConnection;
+
+    fn deref(&self) -> &PgConnection {
+        &self.inner
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.inner
+    }
+}
 
 /// The Postgres backend.
 #[derive(Debug)]
@@ -49,7 +81,10 @@ impl Pg {
     }
 
     async fn begin(&self) -> Result<Tx, Error> {
-        Ok(self.pool.begin().await?)
+        Ok(Tx {
+            inner: self.pool.begin().await?,
+            events: Vec::new(),
+        })
     }
 
     /// The parsed playbook `id`, from the cache or the database.

@@ -8,8 +8,8 @@ use crate::error::Error;
 use crate::model::Event;
 use crate::store::events::NewEvent;
 
-/// Writes an execution's events in the order recorded: `nextval` follows
-/// the order of the rows inserted.
+/// Writes a transaction's events in the order they were recorded: `nextval`
+/// follows the order of the rows inserted.
 const INSERT_EVENTS: &str = "
 INSERT INTO events (execution_id, job_id, step, kind, attempt, max_attempts, details)
 SELECT execution_id, job_id, step, kind, attempt, max_attempts, details
